@@ -1,0 +1,52 @@
+//! The `scrapegate` binary: command-line parsing, logging and the subcommands. No business logic
+//! lives here; each subcommand calls into the library crates.
+
+mod cmd_check;
+mod cmd_demo;
+mod cmd_hash;
+mod cmd_serve;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+/// TLS, client certificates and cached bcrypt basic auth in front of Prometheus exporters,
+/// configured by the same web.yml the exporters read.
+#[derive(Debug, Parser)]
+#[command(name = "scrapegate", version, about, long_about = None)]
+#[command(args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// `serve` flags, accepted without the subcommand name (`serve` is the default).
+    #[command(flatten)]
+    serve: cmd_serve::ServeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the gateway (the default subcommand).
+    Serve(cmd_serve::ServeArgs),
+    /// Validate configuration files, like promtool.
+    #[command(subcommand)]
+    Check(cmd_check::CheckCommand),
+    /// Read a password on stdin and print its bcrypt hash ($2y$).
+    HashPassword(cmd_hash::HashArgs),
+    /// Run a self-contained demo: throwaway CA, a demo user, a sample upstream, the gateway.
+    Demo(cmd_demo::DemoArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None => cmd_serve::run(cli.serve),
+        Some(Command::Serve(args)) => cmd_serve::run(args),
+        Some(Command::Check(cmd)) => cmd_check::run(cmd),
+        Some(Command::HashPassword(args)) => cmd_hash::run(args),
+        Some(Command::Demo(args)) => cmd_demo::run(args),
+    }
+}
