@@ -2,6 +2,7 @@
 //! (Skeleton: the parser, validation and watcher land with their issues.)
 
 pub mod model;
+pub mod watch;
 
 pub use model::*;
 

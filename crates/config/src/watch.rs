@@ -1,0 +1,1 @@
+//! The config watcher (hot reload). Owned by the reload issue; filled in there.
