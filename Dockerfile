@@ -4,8 +4,7 @@
 
 FROM rust:1-bookworm AS build
 WORKDIR /src
-# aws-lc-rs builds its C code with the image's gcc and cmake.
-RUN apt-get update && apt-get install -y --no-install-recommends cmake && rm -rf /var/lib/apt/lists/*
+# aws-lc-rs builds its C code with the image's gcc (no cmake needed).
 COPY . .
 RUN scripts/build-release
 
