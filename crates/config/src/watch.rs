@@ -1,1 +1,374 @@
-//! The config watcher (hot reload). Owned by the reload issue; filled in there.
+//! The config watcher (hot reload, DESIGN §4.4).
+//!
+//! [`spawn`] starts a task that re-reads web.yml and every file it references whenever one of
+//! them may have changed, and publishes the outcome as [`WatchEvent`]s:
+//!
+//! * notify watches the **parent directories** of every file (and of symlink targets), so atomic
+//!   renames and Kubernetes `..data` swaps are seen; events are debounced;
+//! * a poll on [`WatchOptions::poll_interval`] runs as a safety net, and alone when notify is
+//!   off or cannot be set up (inotify instance limits): the process never dies over it;
+//! * [`Watcher::trigger`] (SIGHUP) forces a reload that always reports its outcome;
+//! * each reload reads the whole set as one generation: the files are fingerprinted (SHA-256 of
+//!   their bytes, since mtimes can stay put) before and after [`crate::load`]; a generation
+//!   that moved underneath the load, or a load that failed, is retried a few times shortly
+//!   after, because a swap may be half done;
+//! * `Loaded` is emitted only when the content really changed (or after a failure, or when
+//!   forced); `Failed` once per distinct failing content, not on every poll.
+
+mod dirs;
+mod fingerprint;
+
+use std::future::pending;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep, sleep_until};
+
+use crate::{ConfigError, ValidatedConfig};
+use dirs::{DirWatcher, WatchSet};
+use fingerprint::{Digest, failure_key, fingerprint};
+
+/// Poll interval used when none is usable (notify unavailable and polling switched off).
+const DEFAULT_POLL: Duration = Duration::from_secs(30);
+/// How often a failing load is retried before `Failed` is reported (a swap may be mid-way).
+const FAILURE_RETRIES: u32 = 3;
+/// Pause between those retries.
+const RETRY_DELAY: Duration = Duration::from_millis(100);
+/// How often a load whose files moved underneath it is redone before it is taken as is.
+const UNSTABLE_RETRIES: u32 = 3;
+/// A stream of events stretches the debounce window to at most this many debounce periods,
+/// so a directory that never goes quiet still gets reloaded.
+const DEBOUNCE_STRETCH: u32 = 10;
+/// Events buffered for a slow consumer; the watcher waits when the buffer is full.
+const EVENT_BUFFER: usize = 16;
+
+/// How the watcher notices changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WatchOptions {
+    /// Period of the polling safety net. `Duration::ZERO` switches polling off while notify
+    /// works; if notify cannot be used, 30 s is used instead.
+    pub poll_interval: Duration,
+    /// Use inotify (notify's recommended watcher). Off: polling only.
+    pub use_notify: bool,
+    /// Quiet time after a file event before reloading, so a multi-file update lands as one.
+    pub debounce: Duration,
+}
+
+impl Default for WatchOptions {
+    fn default() -> Self {
+        Self {
+            poll_interval: DEFAULT_POLL,
+            use_notify: true,
+            debounce: Duration::from_millis(100),
+        }
+    }
+}
+
+/// The outcome of one reload.
+#[derive(Debug, Clone)]
+pub enum WatchEvent {
+    /// A new generation passed validation; swap it in.
+    Loaded(Arc<ValidatedConfig>),
+    /// The files on disk do not validate; keep serving the last good generation.
+    Failed {
+        /// The load error, in the Go toolkit's wording.
+        error: ConfigError,
+    },
+}
+
+/// Handle on a running watcher. Dropping it stops the watcher.
+pub struct Watcher {
+    events: mpsc::Receiver<WatchEvent>,
+    trigger: Arc<Notify>,
+    task: JoinHandle<()>,
+}
+
+impl Watcher {
+    /// The stream of reload outcomes.
+    pub fn events(&mut self) -> &mut mpsc::Receiver<WatchEvent> {
+        &mut self.events
+    }
+
+    /// Forces a reload now (SIGHUP). Its outcome is always emitted, `Loaded` even when
+    /// nothing changed. Triggers arriving while one is pending are merged into it.
+    pub fn trigger(&self) {
+        self.trigger.notify_one();
+    }
+}
+
+impl Drop for Watcher {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+impl std::fmt::Debug for Watcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Watcher").finish_non_exhaustive()
+    }
+}
+
+/// Starts watching `path`, whose current good generation is `initial`. Needs a tokio runtime
+/// (the watcher runs on its own task and does file reads on the blocking pool).
+pub fn spawn(path: PathBuf, initial: &ValidatedConfig, opts: WatchOptions) -> Watcher {
+    let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
+    let trigger = Arc::new(Notify::new());
+    let reloader = Reloader {
+        path,
+        known_files: initial.files.clone(),
+        good: None,
+        failed: None,
+        events: events_tx,
+        dirs: None,
+    };
+    let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger)));
+    Watcher {
+        events,
+        trigger,
+        task,
+    }
+}
+
+/// What one read of the files found.
+enum Outcome {
+    /// The fingerprint matches the last good generation; `load` was not needed.
+    Unchanged,
+    /// `load` succeeded. `stable` is false when the files changed while being read.
+    Loaded {
+        config: Box<ValidatedConfig>,
+        digest: Digest,
+        stable: bool,
+    },
+    /// `load` failed; `key` identifies the failing content.
+    Failed { error: ConfigError, key: Digest },
+}
+
+/// Reads one generation: fingerprint, load, fingerprint again. Blocking.
+fn read_generation(path: &std::path::Path, known: &[PathBuf], skip_if: Option<Digest>) -> Outcome {
+    let before = fingerprint(known);
+    if skip_if == Some(before) {
+        return Outcome::Unchanged;
+    }
+    match crate::load(path) {
+        Ok(config) => {
+            let digest = fingerprint(&config.files);
+            let stable = config.files.as_slice() == known && digest == before;
+            Outcome::Loaded {
+                config: Box::new(config),
+                digest,
+                stable,
+            }
+        }
+        Err(error) => {
+            let key = failure_key(&before, &error.to_string());
+            Outcome::Failed { error, key }
+        }
+    }
+}
+
+/// The watcher task's state.
+struct Reloader {
+    path: PathBuf,
+    /// Files of the last good generation (web.yml first): what is fingerprinted.
+    known_files: Vec<PathBuf>,
+    /// Fingerprint of the last good generation.
+    good: Option<Digest>,
+    /// Key of the last reported failure, while the config stays broken.
+    failed: Option<Digest>,
+    events: mpsc::Sender<WatchEvent>,
+    dirs: Option<DirWatcher>,
+}
+
+impl Reloader {
+    async fn run(mut self, opts: WatchOptions, trigger: Arc<Notify>) {
+        let files = self.known_files.clone();
+        self.good = tokio::task::spawn_blocking(move || fingerprint(&files))
+            .await
+            .ok();
+
+        let (poke_tx, mut pokes) = mpsc::channel::<()>(1);
+        if opts.use_notify {
+            match DirWatcher::new(poke_tx.clone()) {
+                Ok(watcher) => {
+                    self.dirs = Some(watcher);
+                    self.refresh_watches().await;
+                }
+                Err(err) => tracing::warn!(
+                    error = %err,
+                    "cannot set up file notifications for the web config; polling only"
+                ),
+            }
+        }
+        let mut poll_every = opts.poll_interval;
+        if poll_every.is_zero() && self.dirs.is_none() {
+            poll_every = DEFAULT_POLL;
+        }
+        let mut poll = (!poll_every.is_zero()).then(|| {
+            let mut tick = interval_at(Instant::now() + poll_every, poll_every);
+            tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            tick
+        });
+        tracing::info!(
+            path = %self.path.display(),
+            notify = self.dirs.is_some(),
+            poll_interval = ?poll.as_ref().map(|_| poll_every),
+            "watching the web config"
+        );
+
+        let debounce = opts.debounce;
+        // (fire at, latest allowed fire time) of a pending debounced reload.
+        let mut due: Option<(Instant, Instant)> = None;
+        let consumer = self.events.clone();
+        loop {
+            tokio::select! {
+                () = consumer.closed() => return,
+                () = trigger.notified() => {
+                    due = None;
+                    self.reload(true).await;
+                }
+                Some(()) = pokes.recv() => {
+                    let now = Instant::now();
+                    due = Some(match due {
+                        None => (now + debounce, now + debounce * DEBOUNCE_STRETCH),
+                        Some((_, cap)) => ((now + debounce).min(cap), cap),
+                    });
+                }
+                () = wait_until(due.map(|(at, _)| at)) => {
+                    due = None;
+                    self.reload(false).await;
+                }
+                () = tick(&mut poll) => self.reload(false).await,
+            }
+        }
+    }
+
+    /// Re-reads the files and reports the outcome. `forced` skips the unchanged shortcut and
+    /// always emits.
+    async fn reload(&mut self, forced: bool) {
+        let mut failures = 0;
+        let mut unstable = 0;
+        loop {
+            // While broken, every look loads: the fix may restore the last good bytes exactly.
+            let skip_if = if forced || self.failed.is_some() {
+                None
+            } else {
+                self.good
+            };
+            let path = self.path.clone();
+            let known = self.known_files.clone();
+            let outcome =
+                tokio::task::spawn_blocking(move || read_generation(&path, &known, skip_if)).await;
+            let outcome = match outcome {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    tracing::error!(error = %err, "web config reload task failed");
+                    return;
+                }
+            };
+            match outcome {
+                Outcome::Unchanged => return,
+                Outcome::Loaded { config, stable, .. }
+                    if !stable && unstable < UNSTABLE_RETRIES =>
+                {
+                    unstable += 1;
+                    // A new file set needs no pause; content moving under us is a swap in
+                    // progress, which gets a moment to finish.
+                    if config.files == self.known_files {
+                        sleep(RETRY_DELAY).await;
+                    }
+                    self.known_files = config.files;
+                }
+                Outcome::Loaded { config, digest, .. } => {
+                    self.accept(*config, digest, forced).await;
+                    return;
+                }
+                Outcome::Failed { .. } if failures < FAILURE_RETRIES => {
+                    failures += 1;
+                    sleep(RETRY_DELAY).await;
+                }
+                Outcome::Failed { error, key } => {
+                    self.reject(error, key, forced).await;
+                    return;
+                }
+            }
+        }
+    }
+
+    async fn accept(&mut self, config: ValidatedConfig, digest: Digest, forced: bool) {
+        let changed = self.good != Some(digest);
+        let recovered = self.failed.take().is_some();
+        self.good = Some(digest);
+        if self.known_files != config.files {
+            self.known_files = config.files.clone();
+        }
+        // Symlink targets move with every Kubernetes swap, so the watch set is re-derived
+        // after every good load, changed or not.
+        self.refresh_watches().await;
+        if changed || recovered || forced {
+            tracing::info!(
+                path = %self.path.display(),
+                files = self.known_files.len(),
+                changed,
+                "web config reloaded"
+            );
+            let _ = self.events.send(WatchEvent::Loaded(Arc::new(config))).await;
+        }
+    }
+
+    async fn reject(&mut self, error: ConfigError, key: Digest, forced: bool) {
+        if !forced && self.failed == Some(key) {
+            return;
+        }
+        self.failed = Some(key);
+        tracing::warn!(
+            path = %self.path.display(),
+            error = %error,
+            "web config reload failed; keeping the last good configuration"
+        );
+        let _ = self.events.send(WatchEvent::Failed { error }).await;
+    }
+
+    /// Points the directory watches at the current file set (on the blocking pool, since
+    /// notify answers through its own thread).
+    async fn refresh_watches(&mut self) {
+        let Some(mut dirs) = self.dirs.take() else {
+            return;
+        };
+        let files = self.known_files.clone();
+        let result = tokio::task::spawn_blocking(move || {
+            let count = dirs.update(WatchSet::derive(&files));
+            (dirs, count)
+        })
+        .await;
+        match result {
+            Ok((dirs, count)) => {
+                if count == 0 {
+                    tracing::warn!("no config directory could be watched; relying on polling");
+                }
+                self.dirs = Some(dirs);
+            }
+            Err(err) => tracing::error!(error = %err, "updating config watches failed"),
+        }
+    }
+}
+
+/// Sleeps until `at`, or forever when nothing is pending.
+async fn wait_until(at: Option<Instant>) {
+    match at {
+        Some(at) => sleep_until(at).await,
+        None => pending().await,
+    }
+}
+
+/// The next poll tick, or never when polling is off.
+async fn tick(poll: &mut Option<Interval>) {
+    match poll {
+        Some(interval) => {
+            interval.tick().await;
+        }
+        None => pending().await,
+    }
+}
