@@ -1,0 +1,300 @@
+//! The swappable acceptor: one `ArcSwap<TlsState>` loaded once per connection, and the
+//! handshake with its deadline, run in the caller's per-connection task.
+
+use std::io;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::{HandshakeKind, ServerConnection};
+use scrapegate_config::TlsSettings;
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+use crate::error::TlsError;
+use crate::negotiation;
+use crate::resumption::Resumption;
+use crate::sans::{self, ClientIdentity};
+use crate::sniff::{self, FirstBytes};
+use crate::state::{TlsState, TrustInputs};
+
+/// What a successful handshake established.
+#[derive(Debug, Clone)]
+pub struct ConnInfo {
+    /// ALPN selected `h2`.
+    pub alpn_h2: bool,
+    /// The session was resumed (ticket or session ID).
+    pub resumed: bool,
+    /// The client certificate's identity, when one was presented (or restored on resumption).
+    pub client: Option<ClientIdentity>,
+    /// The state generation that handled the handshake.
+    pub generation: u64,
+    /// Negotiated protocol version.
+    pub protocol: Option<rustls::ProtocolVersion>,
+    /// Negotiated cipher suite.
+    pub cipher_suite: Option<rustls::CipherSuite>,
+}
+
+/// Why an accepted TCP connection did not become a TLS stream.
+#[derive(Debug)]
+pub enum AcceptError {
+    /// The handshake did not finish before the deadline; the connection was closed.
+    Timeout,
+    /// Plain HTTP on the TLS port; Go's 400 reply was sent and the connection closed.
+    PlainHttp,
+    /// rustls failed the handshake (the alert, if any, was sent).
+    Handshake(rustls::Error),
+    /// Refused by our own policy outside rustls: `"protocol_version"` (min > max),
+    /// `"client_san"` or `"certificate_required"` (post-handshake check, e.g. on resumption).
+    Refused(&'static str),
+    /// Socket error, or the client went away.
+    Io(io::Error),
+}
+
+impl AcceptError {
+    /// A short, stable label for metrics (`reason="..."`).
+    pub fn reason(&self) -> &'static str {
+        use rustls::Error as E;
+        match self {
+            Self::Timeout => "timeout",
+            Self::PlainHttp => "plain_http",
+            Self::Refused(r) => r,
+            Self::Io(_) => "io",
+            Self::Handshake(e) => match e {
+                E::NoCertificatesPresented => "certificate_required",
+                E::InvalidCertificate(c) => match rustls::AlertDescription::from(c.clone()) {
+                    rustls::AlertDescription::UnknownCA => "unknown_ca",
+                    rustls::AlertDescription::CertificateExpired => "certificate_expired",
+                    rustls::AlertDescription::UnsupportedCertificate => "unsupported_certificate",
+                    rustls::AlertDescription::DecryptError => "bad_signature",
+                    _ => "bad_certificate",
+                },
+                E::PeerIncompatible(p) => match p {
+                    rustls::PeerIncompatible::Tls12NotOffered
+                    | rustls::PeerIncompatible::Tls12NotOfferedOrEnabled
+                    | rustls::PeerIncompatible::SupportedVersionsExtensionRequired => {
+                        "protocol_version"
+                    }
+                    _ => "handshake_failure",
+                },
+                E::NoApplicationProtocol => "no_application_protocol",
+                E::AlertReceived(_) => "alert_received",
+                E::InvalidMessage(_) | E::PeerMisbehaved(_) => "protocol_error",
+                _ => "handshake_error",
+            },
+        }
+    }
+}
+
+impl std::fmt::Display for AcceptError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Timeout => f.write_str("TLS handshake timed out"),
+            Self::PlainHttp => f.write_str("client sent an HTTP request to an HTTPS server"),
+            Self::Handshake(e) => write!(f, "TLS handshake failed: {e}"),
+            Self::Refused(r) => write!(f, "TLS connection refused: {r}"),
+            Self::Io(e) => write!(f, "TLS handshake I/O error: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for AcceptError {}
+
+/// What a successful `swap` did.
+#[derive(Debug, Clone)]
+pub struct SwapReport {
+    /// Settings that were clamped or have no effect.
+    pub warnings: Vec<String>,
+    /// CA, mode or SAN list changed: the ticketer and session cache were replaced, so no
+    /// earlier session resumes.
+    pub trust_reset: bool,
+    /// The new generation.
+    pub generation: u64,
+}
+
+/// The arc-swapped TLS acceptor shared by every listener.
+pub struct TlsAcceptor {
+    state: ArcSwap<TlsState>,
+    http2: bool,
+    /// Serialises swaps so generations stay consecutive and resumption decisions consistent.
+    swap_lock: Mutex<()>,
+}
+
+impl std::fmt::Debug for TlsAcceptor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TlsAcceptor")
+            .field("state", &self.state.load())
+            .field("http2", &self.http2)
+            .finish()
+    }
+}
+
+/// Whether a swap keeps the resumption state.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ResumptionChoice {
+    /// Keep it unless trust inputs changed (the normal rule).
+    Auto,
+    /// Keep it even across a trust change (tests of the post-handshake check only).
+    #[cfg(test)]
+    ForceKeep,
+}
+
+impl TlsAcceptor {
+    /// Builds the first state. Runs Go's serve-time HTTP/2 cipher check as well.
+    /// Returns the acceptor and the warnings about clamped settings.
+    pub fn new(settings: &TlsSettings, http2: bool) -> Result<(Self, Vec<String>), TlsError> {
+        negotiation::check_http2_ciphers(settings, http2)?;
+        let mut warnings = Vec::new();
+        let state = TlsState::build(settings, http2, 1, Resumption::new()?, &mut warnings)?;
+        let acceptor = Self {
+            state: ArcSwap::from_pointee(state),
+            http2,
+            swap_lock: Mutex::new(()),
+        };
+        Ok((acceptor, warnings))
+    }
+
+    /// Rebuilds from a new validated config and swaps atomically. Keeps the ticketer and
+    /// session cache when only the certificate/key (or versions, suites, curves) changed;
+    /// replaces them when the CA, the mode or the SAN list changed. On error nothing changes.
+    pub fn swap(&self, settings: &TlsSettings) -> Result<SwapReport, TlsError> {
+        self.swap_with(settings, ResumptionChoice::Auto)
+    }
+
+    pub(crate) fn swap_with(
+        &self,
+        settings: &TlsSettings,
+        choice: ResumptionChoice,
+    ) -> Result<SwapReport, TlsError> {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.state.load_full();
+        let trust_changed = current.trust != TrustInputs::of(settings);
+        let trust_reset = trust_changed && choice == ResumptionChoice::Auto;
+        let resumption = if trust_reset {
+            Resumption::new()?
+        } else {
+            current.resumption.clone()
+        };
+        let mut warnings = Vec::new();
+        let generation = current.generation + 1;
+        let state = TlsState::build(settings, self.http2, generation, resumption, &mut warnings)?;
+        self.state.store(Arc::new(state));
+        Ok(SwapReport {
+            warnings,
+            trust_reset,
+            generation,
+        })
+    }
+
+    /// The state new connections use now.
+    pub fn current(&self) -> Arc<TlsState> {
+        self.state.load_full()
+    }
+
+    /// Whether ALPN offers `h2` (fixed at start, as in Go).
+    pub fn http2(&self) -> bool {
+        self.http2
+    }
+
+    /// Handshake with a deadline. Reads the first bytes: plain HTTP (Go's looksLikeHTTP) gets
+    /// "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n" and
+    /// is closed. Run this in the per-connection task, never in the accept loop. On timeout
+    /// the socket is dropped, which closes it.
+    pub async fn accept(
+        &self,
+        tcp: TcpStream,
+        handshake_timeout: Duration,
+    ) -> Result<(TlsStream<TcpStream>, ConnInfo), AcceptError> {
+        let state = self.current();
+        tokio::time::timeout(handshake_timeout, handshake(state, tcp))
+            .await
+            .unwrap_or(Err(AcceptError::Timeout))
+    }
+}
+
+async fn handshake(
+    state: Arc<TlsState>,
+    tcp: TcpStream,
+) -> Result<(TlsStream<TcpStream>, ConnInfo), AcceptError> {
+    match sniff::classify(&tcp).await.map_err(AcceptError::Io)? {
+        FirstBytes::PlainHttp => {
+            sniff::reject_plain_http(tcp)
+                .await
+                .map_err(AcceptError::Io)?;
+            return Err(AcceptError::PlainHttp);
+        }
+        FirstBytes::Eof => {
+            return Err(AcceptError::Io(io::ErrorKind::UnexpectedEof.into()));
+        }
+        FirstBytes::Other => {}
+    }
+    if state.policy.refuse_all {
+        sniff::refuse_version(tcp).await.map_err(AcceptError::Io)?;
+        return Err(AcceptError::Refused("protocol_version"));
+    }
+    let stream = tokio_rustls::TlsAcceptor::from(state.config.clone())
+        .accept(tcp)
+        .await
+        .map_err(classify_io)?;
+    let (_, conn) = stream.get_ref();
+    let info = conn_info(&state, conn);
+    if let Err(reason) = post_handshake_policy(&state, conn) {
+        // Only reachable when a session resumed past a policy it no longer meets; there is no
+        // way to send bad_certificate after the handshake, so the connection is just closed.
+        return Err(AcceptError::Refused(reason));
+    }
+    Ok((stream, info))
+}
+
+/// tokio-rustls reports rustls errors as `InvalidData` io errors wrapping a `rustls::Error`.
+fn classify_io(e: io::Error) -> AcceptError {
+    if e.get_ref().is_some_and(|inner| inner.is::<rustls::Error>()) {
+        if let Some(inner) = e.into_inner() {
+            if let Ok(tls) = inner.downcast::<rustls::Error>() {
+                return AcceptError::Handshake(*tls);
+            }
+        }
+        return AcceptError::Io(io::ErrorKind::InvalidData.into());
+    }
+    AcceptError::Io(e)
+}
+
+/// Re-checks the client policy on the finished connection. Full handshakes already passed the
+/// verifier; this catches resumed sessions (spec "deliberately differs" 6).
+fn post_handshake_policy(state: &TlsState, conn: &ServerConnection) -> Result<(), &'static str> {
+    let policy = &state.policy;
+    if !policy.mode.requests_cert() {
+        return Ok(());
+    }
+    let leaf = conn.peer_certificates().and_then(|c| c.first());
+    let mandatory = policy.mode.requires_cert() || policy.allowed_sans.is_some();
+    match (leaf, &policy.allowed_sans) {
+        (None, _) if mandatory => Err("certificate_required"),
+        (Some(leaf), Some(allowed)) if sans::check_allowed(leaf.as_ref(), allowed).is_err() => {
+            Err("client_san")
+        }
+        _ => Ok(()),
+    }
+}
+
+fn conn_info(state: &TlsState, conn: &ServerConnection) -> ConnInfo {
+    let client = conn
+        .peer_certificates()
+        .and_then(|c| c.first())
+        .map(|leaf| {
+            let (subject, sans) = sans::subject_and_sans(leaf.as_ref()).unwrap_or_default();
+            ClientIdentity {
+                verified: state.policy.mode.verifies_chain(),
+                subject,
+                sans,
+            }
+        });
+    ConnInfo {
+        alpn_h2: conn.alpn_protocol() == Some(b"h2"),
+        resumed: conn.handshake_kind() == Some(HandshakeKind::Resumed),
+        client,
+        generation: state.generation,
+        protocol: conn.protocol_version(),
+        cipher_suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
+    }
+}

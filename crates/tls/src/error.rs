@@ -1,0 +1,55 @@
+//! Errors from building TLS state out of a validated `tls_server_config`.
+
+use std::fmt;
+
+/// Why a `TlsSettings` could not be turned into a usable rustls configuration.
+///
+/// Messages name the offending setting and never include key material.
+#[derive(Debug)]
+pub enum TlsError {
+    /// The certificate chain PEM held no usable certificate or did not parse.
+    Certificate(String),
+    /// The private key PEM did not parse or is of an unsupported type.
+    PrivateKey(String),
+    /// The private key does not belong to the leaf certificate.
+    KeyMismatch,
+    /// The version range leaves nothing rustls can speak.
+    Version(String),
+    /// The cipher suite list leaves no usable suite for an enabled protocol version.
+    CipherSuites(String),
+    /// Go's HTTP/2 start-up check (spec §3.1): the list lacks an HTTP/2-required suite.
+    Http2Cipher,
+    /// rustls refused the assembled configuration.
+    Rustls(rustls::Error),
+}
+
+impl fmt::Display for TlsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Certificate(m) | Self::PrivateKey(m) => write!(f, "failed to load X509KeyPair: {m}"),
+            Self::KeyMismatch => f.write_str("failed to load X509KeyPair: tls: private key does not match public key"),
+            Self::Version(m) | Self::CipherSuites(m) => f.write_str(m),
+            Self::Http2Cipher => f.write_str(
+                "http2: TLSConfig.CipherSuites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher \
+                 (need at least one of TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or \
+                 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)",
+            ),
+            Self::Rustls(e) => write!(f, "tls: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for TlsError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Rustls(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<rustls::Error> for TlsError {
+    fn from(e: rustls::Error) -> Self {
+        Self::Rustls(e)
+    }
+}

@@ -1,0 +1,109 @@
+//! Looking at the first bytes before rustls does, and the two raw replies sent outside rustls:
+//! Go's plain-HTTP 400 and the protocol_version alert for a min > max configuration.
+
+use std::io;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// What net/http writes when a TLS listener receives plain HTTP.
+pub const PLAIN_HTTP_RESPONSE: &[u8] =
+    b"HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n";
+
+/// The five-byte prefixes Go's `tlsRecordHeaderLooksLikeHTTP` recognises.
+const HTTP_PREFIXES: [&[u8; 5]; 5] = [b"GET /", b"HEAD ", b"POST ", b"PUT /", b"OPTIO"];
+
+/// A fatal protocol_version alert record (record version TLS 1.0, as Go writes before a
+/// version is negotiated).
+const PROTOCOL_VERSION_ALERT: [u8; 7] = [0x15, 0x03, 0x01, 0x00, 0x02, 0x02, 0x46];
+
+/// Bound on what is read and thrown away around a raw reply.
+const DRAIN_LIMIT: usize = 64 * 1024;
+/// How long to wait for the peer to close after a raw reply, so that closing does not turn
+/// into a reset that could destroy the reply before the peer reads it.
+const LINGER: Duration = Duration::from_millis(500);
+/// Back-off while an HTTP-looking prefix is still shorter than five bytes.
+const PARTIAL_PREFIX_BACKOFF: Duration = Duration::from_millis(5);
+
+/// The first bytes, classified.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum FirstBytes {
+    /// A plain HTTP request.
+    PlainHttp,
+    /// Anything else: rustls decides.
+    Other,
+    /// The peer closed before sending anything.
+    Eof,
+}
+
+/// Peeks (does not consume) until the first bytes can be classified.
+pub(crate) async fn classify(tcp: &TcpStream) -> io::Result<FirstBytes> {
+    let mut buf = [0u8; 5];
+    loop {
+        let n = tcp.peek(&mut buf).await?;
+        if n == 0 {
+            return Ok(FirstBytes::Eof);
+        }
+        let seen = &buf[..n];
+        if !HTTP_PREFIXES.iter().any(|p| p.starts_with(seen)) {
+            return Ok(FirstBytes::Other);
+        }
+        if n == buf.len() {
+            return Ok(FirstBytes::PlainHttp);
+        }
+        // A prefix of an HTTP method split across segments. peek() returns at once while data
+        // is buffered, so wait a little; the caller's handshake deadline bounds the loop.
+        tokio::time::sleep(PARTIAL_PREFIX_BACKOFF).await;
+    }
+}
+
+/// Sends Go's 400 reply and closes gracefully.
+pub(crate) async fn reject_plain_http(mut tcp: TcpStream) -> io::Result<()> {
+    discard_buffered(&tcp);
+    tcp.write_all(PLAIN_HTTP_RESPONSE).await?;
+    close_gracefully(tcp).await
+}
+
+/// Reads the first record (the ClientHello), answers with a protocol_version alert, closes.
+pub(crate) async fn refuse_version(mut tcp: TcpStream) -> io::Result<()> {
+    let mut header = [0u8; 5];
+    tcp.read_exact(&mut header).await?;
+    if header[0] == 0x16 {
+        // A record body is at most 2^14 bytes plus expansion; the u16 length bounds it anyway.
+        let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
+        let mut body = vec![0u8; len];
+        tcp.read_exact(&mut body).await?;
+        tcp.write_all(&PROTOCOL_VERSION_ALERT).await?;
+    }
+    close_gracefully(tcp).await
+}
+
+/// Throws away bytes already received, without waiting.
+fn discard_buffered(tcp: &TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let mut total = 0;
+    while total < DRAIN_LIMIT {
+        match tcp.try_read(&mut scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
+        }
+    }
+}
+
+/// Half-closes, then waits (bounded) for the peer's close while discarding its input.
+async fn close_gracefully(mut tcp: TcpStream) -> io::Result<()> {
+    tcp.shutdown().await?;
+    let drain = async {
+        let mut scratch = [0u8; 4096];
+        let mut total = 0;
+        while total < DRAIN_LIMIT {
+            match tcp.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    };
+    let _ = tokio::time::timeout(LINGER, drain).await;
+    Ok(())
+}
