@@ -196,8 +196,14 @@ mod tests {
     #[test]
     fn go_error_texts() {
         let cases: &[(&str, &str)] = &[
-            ("doe", "crypto/bcrypt: hashedSecret too short to be a bcrypted password"),
-            ("", "crypto/bcrypt: hashedSecret too short to be a bcrypted password"),
+            (
+                "doe",
+                "crypto/bcrypt: hashedSecret too short to be a bcrypted password",
+            ),
+            (
+                "",
+                "crypto/bcrypt: hashedSecret too short to be a bcrypted password",
+            ),
         ];
         for (input, want) in cases {
             assert_eq!(GoBcryptHash::parse(input).unwrap_err().to_string(), *want);
@@ -230,7 +236,10 @@ mod tests {
         let no_minor = CAROL.replacen("$2y$", "$2$", 1);
         assert_eq!(GoBcryptHash::parse(&no_minor).unwrap().cost, 10);
         for v in ["$2z$", "$1y$", "$0a$"] {
-            assert!(GoBcryptHash::parse(&CAROL.replacen("$2y$", v, 1)).is_ok(), "{v}");
+            assert!(
+                GoBcryptHash::parse(&CAROL.replacen("$2y$", v, 1)).is_ok(),
+                "{v}"
+            );
         }
         // Unchecked separators.
         let seps = CAROL.replacen("$2y$10$", "$2y#10#", 1);
@@ -246,7 +255,9 @@ mod tests {
         );
         // Atoi takes a sign.
         assert_eq!(
-            GoBcryptHash::parse(&CAROL.replacen("$10$", "$+9$", 1)).unwrap().cost,
+            GoBcryptHash::parse(&CAROL.replacen("$10$", "$+9$", 1))
+                .unwrap()
+                .cost,
             9
         );
         assert_eq!(

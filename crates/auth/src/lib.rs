@@ -1,7 +1,33 @@
 //! scrapegate-auth: Go-compatible HTTP basic auth over bcrypt.
 //!
-//! Owns Basic header parsing with Go's semantics, Go-compatible bcrypt hash parsing and
-//! verification, the keyed verification cache, coalescing, the bounded bcrypt pool, the
-//! cost-matched decoy and the failure limiter. It does no I/O other than the bcrypt pool.
+//! This crate owns everything between an `Authorization` header and an allow/deny decision:
+//!
+//! * [`header`]: Basic header parsing with Go's `Request.BasicAuth()` semantics.
+//! * [`go_hash`]: bcrypt hash strings parsed as Go parses them, with Go's error texts (the
+//!   config crate uses [`GoBcryptHash::parse`] for load-time validation).
+//! * [`verify`]: Go-compatible bcrypt comparison on the `bcrypt` crate's raw primitive.
+//! * [`Authenticator`]: the decision flow of exporter-toolkit (spec §6.2), improved as the
+//!   design says: a verification cache keyed by HMAC-SHA256 under a per-process random key
+//!   (no plaintext kept), separate success and failure tiers, coalesced misses running
+//!   detached on a bounded pool of bcrypt threads with a bounded queue (`Busy` when full), a
+//!   decoy for unknown users at the highest configured cost, and a per-source failure limiter.
+//!
+//! It does no I/O other than running bcrypt on its own threads, and depends on no other
+//! scrapegate crate. Nothing here logs or prints passwords, hashes, digests or keys.
 
+mod authenticator;
 pub mod go_hash;
+pub mod header;
+mod key;
+mod limiter;
+pub mod metrics;
+mod pool;
+mod tiers;
+mod users;
+pub mod verify;
+
+pub use authenticator::{AuthDecision, AuthSettings, Authenticator};
+pub use go_hash::{GoBcryptError, GoBcryptHash};
+pub use header::{BasicCredentials, MAX_AUTHORIZATION_LEN, parse_basic_auth};
+pub use metrics::{AuthMetrics, BCRYPT_DURATION_BUCKETS, DurationHistogram};
+pub use verify::go_compare;

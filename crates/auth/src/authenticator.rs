@@ -1,0 +1,280 @@
+//! The request-facing authenticator: header → user table → keyed cache → limiter → pool.
+
+use std::fmt;
+use std::net::IpAddr;
+use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+use crate::go_hash::GoBcryptError;
+use crate::header::parse_basic_auth;
+use crate::key::Keyer;
+use crate::limiter::FailureLimiter;
+use crate::metrics::AuthMetrics;
+use crate::pool::{Admission, Core, JobResult, JobSpec, Pool, wait};
+use crate::tiers::{Tiers, Verdict};
+use crate::users::UserTable;
+use crate::verify::PreparedPassword;
+
+/// Tuning of the caches, the bcrypt pool and the failure limiter.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthSettings {
+    /// Most verified-good credentials kept (default 10,000).
+    pub success_capacity: u64,
+    /// How long a verified-good credential stays cached (default 1 hour). Changing or removing
+    /// a user's hash invalidates its entries at once regardless, since the key covers the hash.
+    pub success_ttl: Duration,
+    /// Most failed credentials kept, in their own cache (default 1,024).
+    pub failure_capacity: u64,
+    /// How long a failed credential stays cached (default 30 s).
+    pub failure_ttl: Duration,
+    /// Threads that run bcrypt (default: available parallelism).
+    pub pool_threads: usize,
+    /// Distinct bcrypt jobs that may wait for a pool thread; beyond that a miss gets `Busy`
+    /// at once (default 32). 0 means a miss is only accepted when a thread is idle.
+    pub queue_capacity: usize,
+    /// Failed attempts one source (IPv4 address or IPv6 /64) may make per window before its
+    /// uncached attempts get `Limited` (default 20; 0 disables the limiter).
+    pub failure_limit: u32,
+    /// The failure limiter's window, counted from a source's first failure (default 60 s).
+    pub failure_window: Duration,
+    /// Most sources the failure limiter tracks at once (default 32,768).
+    pub limiter_capacity: u64,
+}
+
+impl Default for AuthSettings {
+    fn default() -> Self {
+        Self {
+            success_capacity: 10_000,
+            success_ttl: Duration::from_secs(3600),
+            failure_capacity: 1024,
+            failure_ttl: Duration::from_secs(30),
+            pool_threads: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            queue_capacity: 32,
+            failure_limit: 20,
+            failure_window: Duration::from_secs(60),
+            limiter_capacity: 32_768,
+        }
+    }
+}
+
+/// The outcome of one check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthDecision {
+    /// Let the request through (valid credentials, or no users configured).
+    Allow,
+    /// 401: missing, malformed or wrong credentials, or an unknown user.
+    Deny,
+    /// The bcrypt queue is full: try again later (503 with `Retry-After`).
+    Busy {
+        /// Suggested wait before retrying.
+        retry_after: Duration,
+    },
+    /// This source failed too often recently: try again later (429 with `Retry-After`).
+    Limited {
+        /// Time until the source's failure window ends.
+        retry_after: Duration,
+    },
+}
+
+/// Go-compatible basic auth with a keyed two-tier cache, coalescing, a bounded bcrypt pool,
+/// a cost-matched decoy and a per-source failure limiter. Share it in an `Arc`.
+pub struct Authenticator {
+    users: RwLock<Arc<UserTable>>,
+    keyer: Keyer,
+    limiter: FailureLimiter,
+    core: Arc<Core>,
+    pool: Pool,
+}
+
+impl fmt::Debug for Authenticator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Counts only: no user names, hashes or keys.
+        f.debug_struct("Authenticator")
+            .field("has_users", &self.has_users())
+            .field("pool_threads", &self.pool.threads())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Authenticator {
+    /// Builds an authenticator for `users` (user name, bcrypt hash as written in web.yml).
+    /// Fails with Go's error text on the first hash Go would refuse. Starts the pool threads.
+    pub fn new<'a>(
+        users: impl IntoIterator<Item = (&'a str, &'a str)>,
+        settings: AuthSettings,
+    ) -> Result<Self, GoBcryptError> {
+        let table = UserTable::build(users, None)?;
+        let core = Arc::new(Core::new(Tiers::new(
+            settings.success_capacity,
+            settings.success_ttl,
+            settings.failure_capacity,
+            settings.failure_ttl,
+        )));
+        let pool = Pool::start(
+            Arc::clone(&core),
+            settings.pool_threads,
+            settings.queue_capacity,
+        );
+        Ok(Self {
+            users: RwLock::new(Arc::new(table)),
+            keyer: Keyer::random(),
+            limiter: FailureLimiter::new(
+                settings.failure_limit,
+                settings.failure_window,
+                settings.limiter_capacity,
+            ),
+            core,
+            pool,
+        })
+    }
+
+    /// Reload: new user table; the cache survives (entries of users whose hash did not change
+    /// stay valid because the key covers the hash). On error the old table stays in force.
+    pub fn replace_users<'a>(
+        &self,
+        users: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<(), GoBcryptError> {
+        let current = self.table();
+        let table = UserTable::build(users, Some(&current))?;
+        *self.users.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        Ok(())
+    }
+
+    /// Whether any user is configured (without users every request is allowed, as in Go).
+    pub fn has_users(&self) -> bool {
+        !self.table().is_empty()
+    }
+
+    /// Counters, the queue gauge and the bcrypt duration histogram.
+    pub fn metrics(&self) -> &AuthMetrics {
+        &self.core.metrics
+    }
+
+    /// Approximate cached entries `(successes, failures)`.
+    pub fn cache_entries(&self) -> (u64, u64) {
+        self.core.tiers.entry_counts()
+    }
+
+    /// Decides one request. `authorization`: the raw first Authorization header value, if
+    /// any. `peer`: the client's IP.
+    ///
+    /// Cache hits return without waiting. A miss waits for its (possibly shared) bcrypt job;
+    /// the future is cancel-safe: dropping it leaves the job running and its verdict cached.
+    pub async fn check(&self, authorization: Option<&[u8]>, peer: IpAddr) -> AuthDecision {
+        let metrics = &self.core.metrics;
+        let table = self.table();
+        // Only an empty table lacks an entry for every name (the decoy answers otherwise).
+        if table.is_empty() {
+            return AuthDecision::Allow;
+        }
+        let Some(creds) = authorization.and_then(parse_basic_auth) else {
+            metrics.count_denied();
+            return AuthDecision::Deny;
+        };
+        let Some((hash, known)) = table.lookup(creds.username()) else {
+            return AuthDecision::Allow;
+        };
+        let key = self.keyer.key(creds.username(), hash, creds.password());
+        if self.core.tiers.is_success(&key) {
+            metrics.count_hit();
+            metrics.count_allowed();
+            return AuthDecision::Allow;
+        }
+        if let Some(retry_after) = self.limiter.limited(peer) {
+            metrics.count_limited();
+            return AuthDecision::Limited { retry_after };
+        }
+        if self.core.tiers.is_failure(&key) {
+            metrics.count_failure_hit();
+            return self.fail(peer);
+        }
+        metrics.count_miss();
+        let admission = self.pool.admit(key, || JobSpec {
+            hash: hash.clone(),
+            password: PreparedPassword::new(creds.password()),
+            known,
+        });
+        // Nothing borrowed from the table or the header lives past this point.
+        drop(creds);
+        drop(table);
+        let result = match admission {
+            Admission::Cached(verdict) => JobResult::Done(verdict),
+            Admission::Pending(slot) => wait(slot).await,
+            Admission::Busy => {
+                return AuthDecision::Busy {
+                    retry_after: self.busy_retry_after(),
+                };
+            }
+        };
+        match result {
+            JobResult::Done(Verdict::Match) => {
+                metrics.count_allowed();
+                AuthDecision::Allow
+            }
+            JobResult::Done(Verdict::Mismatch) => self.fail(peer),
+            JobResult::Abandoned => AuthDecision::Busy {
+                retry_after: self.busy_retry_after(),
+            },
+        }
+    }
+
+    fn fail(&self, peer: IpAddr) -> AuthDecision {
+        self.limiter.record_failure(peer);
+        self.core.metrics.count_denied();
+        AuthDecision::Deny
+    }
+
+    fn table(&self) -> Arc<UserTable> {
+        Arc::clone(&self.users.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// A full queue drains in about (queue / threads + 1) bcrypt runs; at least one second,
+    /// since `Retry-After` counts whole seconds.
+    fn busy_retry_after(&self) -> Duration {
+        let mean = self
+            .core
+            .metrics
+            .mean_bcrypt_duration()
+            .unwrap_or(Duration::from_millis(50));
+        let threads = self.pool.threads().max(1) as u64;
+        let rounds = self.core.metrics.queue_depth() / threads + 1;
+        let estimate = mean.saturating_mul(u32::try_from(rounds).unwrap_or(u32::MAX));
+        estimate
+            .max(Duration::from_secs(1))
+            .min(Duration::from_secs(60))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn assert_send_sync<T: Send + Sync>() {}
+
+    #[test]
+    fn authenticator_is_send_and_sync() {
+        assert_send_sync::<Authenticator>();
+    }
+
+    #[test]
+    fn check_future_is_send() {
+        fn is_send<T: Send>(_: &T) {}
+        let a = Authenticator::new([], AuthSettings::default()).unwrap();
+        let fut = a.check(None, IpAddr::from([127, 0, 0, 1]));
+        is_send(&fut);
+    }
+
+    #[test]
+    fn debug_prints_no_secrets() {
+        let a = Authenticator::new(
+            [(
+                "carol",
+                "$2y$10$qRTBuFoULoYNA7AQ/F3ck.trZBPyjV64.oA4ZsSBCIWvXuvQlQTuu",
+            )],
+            AuthSettings::default(),
+        )
+        .unwrap();
+        let s = format!("{a:?}");
+        assert!(!s.contains("carol") && !s.contains("qRTB"), "{s}");
+    }
+}

@@ -1,0 +1,230 @@
+//! Coalesced, detached bcrypt jobs on a bounded pool of dedicated threads.
+//!
+//! A miss either joins the job already registered for its key or enqueues a new one; when the
+//! queue is full it is refused at once (`Busy`). The job, not the request, owns the work: it
+//! runs to completion on a pool thread, stores its verdict in the cache tier and then wakes
+//! every waiter. A request that is cancelled merely stops waiting, so the bcrypt is neither
+//! wasted nor restarted (moka's own `try_get_with` would re-run an init future whose task was
+//! cancelled, which is why coalescing lives here and the job fills the cache itself).
+//! Cache hits never touch this module, so they never wait behind misses.
+
+use std::collections::HashMap;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Instant;
+
+use tokio::sync::watch;
+
+use crate::go_hash::GoBcryptHash;
+use crate::key::{CacheKey, KeyHashBuilder};
+use crate::metrics::AuthMetrics;
+use crate::tiers::{Tiers, Verdict};
+use crate::verify::{PreparedPassword, compare_prepared};
+
+/// What a job tells its waiters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum JobResult {
+    /// The bcrypt ran; the verdict is also in the cache.
+    Done(Verdict),
+    /// The job was dropped unrun (authenticator shut down, or a bug caught by the pool).
+    Abandoned,
+}
+
+type Slot = watch::Receiver<Option<JobResult>>;
+
+/// State shared by the authenticator and the pool threads.
+pub(crate) struct Core {
+    pub(crate) tiers: Tiers,
+    pub(crate) metrics: AuthMetrics,
+    /// Jobs queued or running, by key. Bounded by queue capacity plus pool threads.
+    inflight: Mutex<HashMap<CacheKey, Slot, KeyHashBuilder>>,
+    /// Set when the authenticator is dropped: queued jobs are then abandoned, not run.
+    closed: AtomicBool,
+}
+
+impl Core {
+    pub(crate) fn new(tiers: Tiers) -> Self {
+        Self {
+            tiers,
+            metrics: AuthMetrics::default(),
+            inflight: Mutex::new(HashMap::with_hasher(KeyHashBuilder)),
+            closed: AtomicBool::new(false),
+        }
+    }
+
+    fn inflight(&self) -> MutexGuard<'_, HashMap<CacheKey, Slot, KeyHashBuilder>> {
+        // Nothing panics while holding it; if something did, the map is still consistent.
+        self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// What a job needs besides its key.
+pub(crate) struct JobSpec {
+    /// The stored hash, or the decoy for an unknown user.
+    pub(crate) hash: GoBcryptHash,
+    pub(crate) password: PreparedPassword,
+    /// Whether the user exists: an unknown user never matches, whatever the decoy says.
+    pub(crate) known: bool,
+}
+
+/// How a miss was admitted.
+pub(crate) enum Admission {
+    /// A job finished for this key just before we looked: its verdict.
+    Cached(Verdict),
+    /// Wait on this for the job's result.
+    Pending(Slot),
+    /// Queue full: refuse now.
+    Busy,
+}
+
+/// A verification to run on the pool.
+struct Job {
+    key: CacheKey,
+    spec: JobSpec,
+    core: Arc<Core>,
+    tx: watch::Sender<Option<JobResult>>,
+    /// Once set, dropping the job does nothing more.
+    finished: bool,
+}
+
+impl Job {
+    fn run(mut self) {
+        if self.core.closed.load(Ordering::Relaxed) {
+            return self.finish(JobResult::Abandoned);
+        }
+        let started = Instant::now();
+        let matched = compare_prepared(&self.spec.hash, &self.spec.password);
+        self.core.metrics.observe_bcrypt(started.elapsed());
+        let verdict = if self.spec.known && matched {
+            Verdict::Match
+        } else {
+            Verdict::Mismatch
+        };
+        // Store before unregistering: a newcomer then finds either the job or the verdict.
+        self.core.tiers.store(self.key, verdict);
+        self.finish(JobResult::Done(verdict));
+    }
+
+    fn finish(&mut self, result: JobResult) {
+        self.finished = true;
+        self.core.inflight().remove(&self.key);
+        self.tx.send_replace(Some(result));
+    }
+}
+
+impl Drop for Job {
+    fn drop(&mut self) {
+        if !self.finished {
+            // Unwinding or shutdown: never leave waiters hanging.
+            self.finish(JobResult::Abandoned);
+        }
+    }
+}
+
+/// The bounded pool: `threads` dedicated threads fed by a queue of `queue_capacity` jobs.
+pub(crate) struct Pool {
+    core: Arc<Core>,
+    sender: SyncSender<Job>,
+    threads: usize,
+}
+
+impl Pool {
+    /// Starts the pool threads. If the OS refuses a thread the pool runs with fewer (logged);
+    /// with none, every miss is answered `Busy`.
+    pub(crate) fn start(core: Arc<Core>, threads: usize, queue_capacity: usize) -> Self {
+        let (sender, receiver) = sync_channel::<Job>(queue_capacity);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let mut started = 0;
+        for i in 0..threads.max(1) {
+            let receiver = Arc::clone(&receiver);
+            let spawned = std::thread::Builder::new()
+                .name(format!("bcrypt-{i}"))
+                .spawn(move || worker(&receiver));
+            match spawned {
+                Ok(_) => started += 1,
+                Err(e) => tracing::error!(error = %e, "could not start a bcrypt pool thread"),
+            }
+        }
+        Self {
+            core,
+            sender,
+            threads: started,
+        }
+    }
+
+    /// Number of pool threads running.
+    pub(crate) fn threads(&self) -> usize {
+        self.threads
+    }
+
+    /// Joins the job for `key`, or enqueues a new one built by `spec`, or refuses.
+    pub(crate) fn admit(&self, key: CacheKey, spec: impl FnOnce() -> JobSpec) -> Admission {
+        let core = &self.core;
+        let mut inflight = core.inflight();
+        if let Some(slot) = inflight.get(&key) {
+            core.metrics.count_coalesced();
+            return Admission::Pending(slot.clone());
+        }
+        // A job may have finished between the caller's cache lookup and this lock.
+        if let Some(verdict) = core.tiers.lookup(&key) {
+            return Admission::Cached(verdict);
+        }
+        let (tx, slot) = watch::channel(None);
+        let job = Job {
+            key,
+            spec: spec(),
+            core: Arc::clone(core),
+            tx,
+            finished: false,
+        };
+        core.metrics.queue_push();
+        match self.sender.try_send(job) {
+            Ok(()) => {
+                // A worker that already finished it is blocked on this lock until we insert,
+                // so its removal always comes after.
+                inflight.insert(key, slot.clone());
+                Admission::Pending(slot)
+            }
+            Err(TrySendError::Full(mut job) | TrySendError::Disconnected(mut job)) => {
+                // Disarm: its drop must not take the lock we hold, and nobody waits on it.
+                job.finished = true;
+                core.metrics.queue_pop();
+                core.metrics.count_busy();
+                Admission::Busy
+            }
+        }
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Queued jobs get abandoned quickly instead of burning CPU for nobody; the threads exit
+        // once the queue is drained and the sender (dropped right after this) is gone.
+        self.core.closed.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Waits for a job's result. Cancel-safe: dropping this only stops waiting.
+pub(crate) async fn wait(mut slot: Slot) -> JobResult {
+    match slot.wait_for(Option::is_some).await {
+        Ok(value) => value.unwrap_or(JobResult::Abandoned),
+        Err(_) => JobResult::Abandoned,
+    }
+}
+
+fn worker(receiver: &Mutex<Receiver<Job>>) {
+    loop {
+        let next = receiver
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .recv();
+        let Ok(job) = next else {
+            return;
+        };
+        job.core.metrics.queue_pop();
+        // A panic would be a bug; the job's drop still wakes its waiters, and the thread lives on.
+        let _ = catch_unwind(AssertUnwindSafe(move || job.run()));
+    }
+}
