@@ -17,9 +17,11 @@
 
 mod dirs;
 mod fingerprint;
+#[cfg(test)]
+mod tests;
 
 use std::future::pending;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,7 +31,7 @@ use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep, sle
 
 use crate::{ConfigError, ValidatedConfig};
 use dirs::{DirWatcher, WatchSet};
-use fingerprint::{Digest, failure_key, fingerprint};
+use fingerprint::{Digest, config_digest, failure_key, fingerprint};
 
 /// Poll interval used when none is usable (notify unavailable and polling switched off).
 const DEFAULT_POLL: Duration = Duration::from_secs(30);
@@ -111,20 +113,35 @@ impl std::fmt::Debug for Watcher {
     }
 }
 
+/// Reads and validates a generation: [`crate::load`], or a stand-in in unit tests.
+type Loader = fn(&Path) -> Result<ValidatedConfig, ConfigError>;
+
 /// Starts watching `path`, whose current good generation is `initial`. Needs a tokio runtime
 /// (the watcher runs on its own task and does file reads on the blocking pool).
 pub fn spawn(path: PathBuf, initial: &ValidatedConfig, opts: WatchOptions) -> Watcher {
+    spawn_with(path, initial, opts, crate::load)
+}
+
+/// [`spawn`] with the loader as a parameter, so the watching logic is testable on its own.
+fn spawn_with(
+    path: PathBuf,
+    initial: &ValidatedConfig,
+    opts: WatchOptions,
+    loader: Loader,
+) -> Watcher {
     let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
     let trigger = Arc::new(Notify::new());
     let reloader = Reloader {
         path,
+        loader,
         known_files: initial.files.clone(),
         good: None,
         failed: None,
         events: events_tx,
         dirs: None,
     };
-    let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger)));
+    let baseline = config_digest(initial);
+    let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger), baseline));
     Watcher {
         events,
         trigger,
@@ -147,12 +164,17 @@ enum Outcome {
 }
 
 /// Reads one generation: fingerprint, load, fingerprint again. Blocking.
-fn read_generation(path: &std::path::Path, known: &[PathBuf], skip_if: Option<Digest>) -> Outcome {
+fn read_generation(
+    loader: Loader,
+    path: &Path,
+    known: &[PathBuf],
+    skip_if: Option<Digest>,
+) -> Outcome {
     let before = fingerprint(known);
     if skip_if == Some(before) {
         return Outcome::Unchanged;
     }
-    match crate::load(path) {
+    match loader(path) {
         Ok(config) => {
             let digest = fingerprint(&config.files);
             let stable = config.files.as_slice() == known && digest == before;
@@ -169,9 +191,21 @@ fn read_generation(path: &std::path::Path, known: &[PathBuf], skip_if: Option<Di
     }
 }
 
+/// Why a reload runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// The first look, compared against the digest of the config the caller loaded.
+    Startup(Digest),
+    /// SIGHUP: always load, always report.
+    Forced,
+    /// A file event or a poll: report only real changes.
+    IfChanged,
+}
+
 /// The watcher task's state.
 struct Reloader {
     path: PathBuf,
+    loader: Loader,
     /// Files of the last good generation (web.yml first): what is fingerprinted.
     known_files: Vec<PathBuf>,
     /// Fingerprint of the last good generation.
@@ -183,12 +217,7 @@ struct Reloader {
 }
 
 impl Reloader {
-    async fn run(mut self, opts: WatchOptions, trigger: Arc<Notify>) {
-        let files = self.known_files.clone();
-        self.good = tokio::task::spawn_blocking(move || fingerprint(&files))
-            .await
-            .ok();
-
+    async fn run(mut self, opts: WatchOptions, trigger: Arc<Notify>, initial: Digest) {
         let (poke_tx, mut pokes) = mpsc::channel::<()>(1);
         if opts.use_notify {
             match DirWatcher::new(poke_tx.clone()) {
@@ -218,6 +247,10 @@ impl Reloader {
             "watching the web config"
         );
 
+        // Anything that changed between the caller's load and the watches being in place
+        // would otherwise go unseen until the next poll: compare one fresh generation now.
+        self.reload(Mode::Startup(initial)).await;
+
         let debounce = opts.debounce;
         // (fire at, latest allowed fire time) of a pending debounced reload.
         let mut due: Option<(Instant, Instant)> = None;
@@ -227,7 +260,7 @@ impl Reloader {
                 () = consumer.closed() => return,
                 () = trigger.notified() => {
                     due = None;
-                    self.reload(true).await;
+                    self.reload(Mode::Forced).await;
                 }
                 Some(()) = pokes.recv() => {
                     let now = Instant::now();
@@ -238,29 +271,31 @@ impl Reloader {
                 }
                 () = wait_until(due.map(|(at, _)| at)) => {
                     due = None;
-                    self.reload(false).await;
+                    self.reload(Mode::IfChanged).await;
                 }
-                () = tick(&mut poll) => self.reload(false).await,
+                () = tick(&mut poll) => self.reload(Mode::IfChanged).await,
             }
         }
     }
 
-    /// Re-reads the files and reports the outcome. `forced` skips the unchanged shortcut and
-    /// always emits.
-    async fn reload(&mut self, forced: bool) {
+    /// Re-reads the files and reports the outcome as `mode` asks.
+    async fn reload(&mut self, mode: Mode) {
+        let forced = mode == Mode::Forced;
         let mut failures = 0;
         let mut unstable = 0;
         loop {
             // While broken, every look loads: the fix may restore the last good bytes exactly.
-            let skip_if = if forced || self.failed.is_some() {
-                None
-            } else {
-                self.good
+            let skip_if = match mode {
+                Mode::IfChanged if self.failed.is_none() => self.good,
+                _ => None,
             };
             let path = self.path.clone();
             let known = self.known_files.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || read_generation(&path, &known, skip_if)).await;
+            let loader = self.loader;
+            let outcome = tokio::task::spawn_blocking(move || {
+                read_generation(loader, &path, &known, skip_if)
+            })
+            .await;
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(err) => {
@@ -282,7 +317,7 @@ impl Reloader {
                     self.known_files = config.files;
                 }
                 Outcome::Loaded { config, digest, .. } => {
-                    self.accept(*config, digest, forced).await;
+                    self.accept(*config, digest, mode).await;
                     return;
                 }
                 Outcome::Failed { .. } if failures < FAILURE_RETRIES => {
@@ -297,8 +332,13 @@ impl Reloader {
         }
     }
 
-    async fn accept(&mut self, config: ValidatedConfig, digest: Digest, forced: bool) {
-        let changed = self.good != Some(digest);
+    async fn accept(&mut self, config: ValidatedConfig, digest: Digest, mode: Mode) {
+        let changed = match mode {
+            // At startup the baseline is what the caller loaded, not bytes on disk.
+            Mode::Startup(initial) => config_digest(&config) != initial,
+            Mode::Forced | Mode::IfChanged => self.good != Some(digest),
+        };
+        let forced = mode == Mode::Forced;
         let recovered = self.failed.take().is_some();
         self.good = Some(digest);
         if self.known_files != config.files {

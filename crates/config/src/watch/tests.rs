@@ -1,0 +1,198 @@
+//! Unit tests of the watching logic with a stand-in loader, independent of the web.yml parser.
+//!
+//! Stand-in format: the first line is a value (`bad` fails), every further line names a file
+//! (relative to the config's directory) that must exist; all named files must hold the same
+//! text, like a certificate and key that must match.
+
+use std::fs;
+use std::path::Path;
+use std::time::Duration;
+
+use super::*;
+use crate::RateLimit;
+
+const DEADLINE: Duration = Duration::from_secs(10);
+
+fn fake_load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
+    let text = fs::read_to_string(path)
+        .map_err(|e| ConfigError::new(format!("open {}: {e}", path.display())))?;
+    let mut lines = text.lines();
+    let value = lines.next().unwrap_or_default().to_string();
+    if value == "bad" {
+        return Err(ConfigError::new("bad value"));
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = vec![path.to_path_buf()];
+    let mut contents = Vec::new();
+    for name in lines.filter(|l| !l.is_empty()) {
+        let file = dir.join(name);
+        let body = fs::read_to_string(&file)
+            .map_err(|e| ConfigError::new(format!("open {}: {e}", file.display())))?;
+        contents.push(body);
+        files.push(file);
+    }
+    if contents.windows(2).any(|w| w[0] != w[1]) {
+        return Err(ConfigError::new("failed to load X509KeyPair: mismatch"));
+    }
+    let mut headers = vec![("value".to_string(), value)];
+    if let Some(first) = contents.first() {
+        headers.push(("pair".to_string(), first.clone()));
+    }
+    Ok(ValidatedConfig {
+        path: path.to_path_buf(),
+        tls: None,
+        http2: false,
+        headers,
+        users: Vec::new(),
+        rate_limit: RateLimit::default(),
+        files,
+    })
+}
+
+fn start(path: &Path, opts: WatchOptions) -> Watcher {
+    let initial = fake_load(path).expect("initial config");
+    spawn_with(path.to_path_buf(), &initial, opts, fake_load)
+}
+
+fn notify_only() -> WatchOptions {
+    WatchOptions {
+        poll_interval: Duration::ZERO,
+        use_notify: true,
+        debounce: Duration::from_millis(30),
+    }
+}
+
+async fn next(watcher: &mut Watcher, within: Duration) -> WatchEvent {
+    tokio::time::timeout(within, watcher.events().recv())
+        .await
+        .expect("no event before the deadline")
+        .expect("watcher stopped")
+}
+
+fn header<'a>(event: &'a WatchEvent, name: &str) -> &'a str {
+    match event {
+        WatchEvent::Loaded(config) => config
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("<none>"),
+        WatchEvent::Failed { error } => panic!("expected Loaded, got Failed: {error}"),
+    }
+}
+
+fn swap_in(path: &Path, content: &str) {
+    let tmp = path.with_extension("swap");
+    fs::write(&tmp, content).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test]
+async fn notify_sees_edits_and_renames() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "v1\n").unwrap();
+    let mut watcher = start(&yml, notify_only());
+    fs::write(&yml, "v2\n").unwrap();
+    assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "v2");
+    for v in ["v3", "v4"] {
+        swap_in(&yml, &format!("{v}\n"));
+        assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), v);
+    }
+}
+
+#[tokio::test]
+async fn polling_alone_sees_same_mtime_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "aa\n").unwrap();
+    let mtime = fs::metadata(&yml).unwrap().modified().unwrap();
+    let opts = WatchOptions {
+        poll_interval: Duration::from_millis(50),
+        use_notify: false,
+        ..notify_only()
+    };
+    let mut watcher = start(&yml, opts);
+    fs::write(&yml, "bb\n").unwrap();
+    fs::File::options()
+        .write(true)
+        .open(&yml)
+        .unwrap()
+        .set_modified(mtime)
+        .unwrap();
+    assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "bb");
+}
+
+#[tokio::test]
+async fn failure_reported_once_then_fix_to_same_bytes_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "good\n").unwrap();
+    let opts = WatchOptions {
+        poll_interval: Duration::from_millis(20),
+        ..notify_only()
+    };
+    let mut watcher = start(&yml, opts);
+    fs::write(&yml, "bad\n").unwrap();
+    assert!(matches!(
+        next(&mut watcher, DEADLINE).await,
+        WatchEvent::Failed { .. }
+    ));
+    let again = tokio::time::timeout(Duration::from_millis(400), watcher.events().recv()).await;
+    assert!(again.is_err(), "failure repeated: {again:?}");
+    fs::write(&yml, "good\n").unwrap();
+    assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "good");
+}
+
+#[tokio::test]
+async fn trigger_always_emits() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "same\n").unwrap();
+    let mut watcher = start(&yml, notify_only());
+    watcher.trigger();
+    assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "same");
+}
+
+#[tokio::test]
+async fn referenced_files_in_other_dirs_are_watched_and_pairs_stay_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    fs::create_dir(&certs).unwrap();
+    for f in ["a", "b"] {
+        fs::write(certs.join(f), "p1").unwrap();
+    }
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "v\ncerts/a\ncerts/b\n").unwrap();
+    let mut watcher = start(&yml, notify_only());
+
+    // Half a rotation, left long enough for the retries to run out: Failed, never Loaded.
+    swap_in(&certs.join("a"), "p2");
+    assert!(matches!(
+        next(&mut watcher, DEADLINE).await,
+        WatchEvent::Failed { .. }
+    ));
+    swap_in(&certs.join("b"), "p2");
+    assert_eq!(header(&next(&mut watcher, DEADLINE).await, "pair"), "p2");
+}
+
+#[tokio::test]
+async fn kubernetes_data_swap() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path();
+    let publish = |stamp: &str, value: &str| {
+        let generation = root.join(format!("..{stamp}"));
+        fs::create_dir(&generation).unwrap();
+        fs::write(generation.join("web.yml"), format!("{value}\n")).unwrap();
+        std::os::unix::fs::symlink(format!("..{stamp}"), root.join("..data_tmp")).unwrap();
+        fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+    };
+    publish("t1", "k1");
+    std::os::unix::fs::symlink("..data/web.yml", root.join("web.yml")).unwrap();
+    let mut watcher = start(&root.join("web.yml"), notify_only());
+    for (stamp, value, old) in [("t2", "k2", "..t1"), ("t3", "k3", "..t2")] {
+        publish(stamp, value);
+        fs::remove_dir_all(root.join(old)).unwrap();
+        assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), value);
+    }
+}
