@@ -226,6 +226,10 @@ async fn handshake(
         FirstBytes::Eof => {
             return Err(AcceptError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
+        FirstBytes::LegacyClientHello => {
+            sniff::refuse_version(tcp).await.map_err(AcceptError::Io)?;
+            return Err(AcceptError::Refused("protocol_version"));
+        }
         FirstBytes::Other => {}
     }
     if state.policy.refuse_all {

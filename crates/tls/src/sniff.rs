@@ -31,31 +31,57 @@ const PARTIAL_PREFIX_BACKOFF: Duration = Duration::from_millis(5);
 pub(crate) enum FirstBytes {
     /// A plain HTTP request.
     PlainHttp,
+    /// A ClientHello whose highest version is below TLS 1.2 (legacy_version < 0x0303; any
+    /// TLS 1.2/1.3 client sends 0x0303). rustls would answer handshake_failure (the hello lacks
+    /// extensions it requires); Go answers protocol_version, so we do too.
+    LegacyClientHello,
     /// Anything else: rustls decides.
     Other,
     /// The peer closed before sending anything.
     Eof,
 }
 
+/// Bytes needed to read a ClientHello's legacy_version: record header (5), handshake type
+/// and length (4), version (2).
+const CLIENT_HELLO_VERSION_END: usize = 11;
+
 /// Peeks (does not consume) until the first bytes can be classified.
 pub(crate) async fn classify(tcp: &TcpStream) -> io::Result<FirstBytes> {
-    let mut buf = [0u8; 5];
+    let mut buf = [0u8; CLIENT_HELLO_VERSION_END];
     loop {
         let n = tcp.peek(&mut buf).await?;
         if n == 0 {
             return Ok(FirstBytes::Eof);
         }
-        let seen = &buf[..n];
-        if !HTTP_PREFIXES.iter().any(|p| p.starts_with(seen)) {
-            return Ok(FirstBytes::Other);
+        if let Some(class) = classify_prefix(&buf[..n]) {
+            return Ok(class);
         }
-        if n == buf.len() {
-            return Ok(FirstBytes::PlainHttp);
-        }
-        // A prefix of an HTTP method split across segments. peek() returns at once while data
-        // is buffered, so wait a little; the caller's handshake deadline bounds the loop.
+        // Too few bytes to decide (a segment split). peek() returns at once while data is
+        // buffered, so wait a little; the caller's handshake deadline bounds the loop.
         tokio::time::sleep(PARTIAL_PREFIX_BACKOFF).await;
     }
+}
+
+/// Classifies the first bytes, or `None` when more are needed.
+fn classify_prefix(seen: &[u8]) -> Option<FirstBytes> {
+    if seen.first() == Some(&0x16) {
+        // A handshake record: look at the ClientHello's legacy_version.
+        if seen.len() < CLIENT_HELLO_VERSION_END {
+            return None;
+        }
+        let is_client_hello = seen[5] == 0x01;
+        let version = u16::from_be_bytes([seen[9], seen[10]]);
+        return Some(if is_client_hello && version < 0x0303 {
+            FirstBytes::LegacyClientHello
+        } else {
+            FirstBytes::Other
+        });
+    }
+    let head = &seen[..seen.len().min(5)];
+    if !HTTP_PREFIXES.iter().any(|p| p.starts_with(head)) {
+        return Some(FirstBytes::Other);
+    }
+    (head.len() == 5).then_some(FirstBytes::PlainHttp)
 }
 
 /// Sends Go's 400 reply and closes gracefully.
@@ -106,4 +132,29 @@ async fn close_gracefully(mut tcp: TcpStream) -> io::Result<()> {
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn prefixes() {
+        assert_eq!(
+            classify_prefix(b"GET / HTTP/1.1"),
+            Some(FirstBytes::PlainHttp)
+        );
+        assert_eq!(
+            classify_prefix(b"OPTIONS * HTTP/1.1"),
+            Some(FirstBytes::PlainHttp)
+        );
+        assert_eq!(classify_prefix(b"GE"), None);
+        assert_eq!(classify_prefix(b"GET x"), Some(FirstBytes::Other));
+        assert_eq!(classify_prefix(b"DELETE /"), Some(FirstBytes::Other));
+        assert_eq!(classify_prefix(&[0x16, 3, 1]), None);
+        let tls12 = [0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 3];
+        assert_eq!(classify_prefix(&tls12), Some(FirstBytes::Other));
+        let tls11 = [0x16, 3, 1, 0, 200, 1, 0, 0, 196, 3, 2];
+        assert_eq!(classify_prefix(&tls11), Some(FirstBytes::LegacyClientHello));
+    }
 }
