@@ -1,1 +1,34 @@
-//! placeholder
+//! scrapegate-server: everything between a socket and the exporter.
+//!
+//! This crate owns the listeners ([`listener`]), the hyper front end with its connection
+//! limit, timers and graceful drain (`conn`, [`clock`]), the Gate pipeline every request goes
+//! through — the global `rate_limit` bucket ([`ratelimit`]), basic auth, configured response
+//! headers ([`gate`]) — routing ([`routes`]) and the pooled, streaming upstream client
+//! ([`upstream`]), the gateway's own metrics ([`telemetry`]), and applying reloaded configs
+//! to the running state ([`Gateway::apply`]). It validates nothing itself: configs arrive
+//! validated from `scrapegate-config`, TLS state comes from `scrapegate-tls` and credential
+//! checks from `scrapegate-auth`.
+//!
+//! The `rate_limit` bucket is **global**: one per gateway, shared by every listener (the
+//! telemetry listener included), client, user and path.
+
+mod authn;
+pub mod body;
+pub mod clock;
+mod conn;
+pub mod gate;
+mod gateway;
+pub mod listener;
+pub mod ratelimit;
+pub mod routes;
+mod snapshot;
+pub mod telemetry;
+mod tlsfront;
+pub mod upstream;
+
+pub use authn::Decision;
+pub use gate::Handler;
+pub use gateway::{ApplyError, ApplyReport, Gateway, GatewayError, ServerOptions};
+pub use routes::{RouteError, Routes};
+pub use snapshot::Snapshot;
+pub use upstream::UpstreamOptions;

@@ -1,0 +1,77 @@
+//! The response body type every handler returns, and Go-style plain-text error responses.
+
+use bytes::Bytes;
+use http::header::{
+    CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
+};
+use http::{Response, StatusCode};
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+
+/// The error a streamed body can end with (upstream failure, deadline, client abort).
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// The body of every response the gateway sends: streamed upstream bytes or a small fixed text.
+pub type GateBody = BoxBody<Bytes, BoxError>;
+
+/// A body holding `bytes` in full.
+pub fn full(bytes: impl Into<Bytes>) -> GateBody {
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed()
+}
+
+/// Go's `http.Error`: `text` plus a newline, `text/plain; charset=utf-8`, `nosniff`.
+pub fn text(status: StatusCode, text: &'static str) -> Response<GateBody> {
+    let mut resp = Response::new(full(Bytes::from_static(text.as_bytes())));
+    *resp.status_mut() = status;
+    let h = resp.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// 401 with `WWW-Authenticate: Basic` (no realm), as the toolkit answers.
+pub fn unauthorized() -> Response<GateBody> {
+    let mut resp = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
+    resp.headers_mut()
+        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    resp
+}
+
+/// 429 from the `rate_limit` bucket: Go sends no `Retry-After`.
+pub fn too_many_requests() -> Response<GateBody> {
+    text(StatusCode::TOO_MANY_REQUESTS, "Too Many Requests\n")
+}
+
+/// 429 or 503 carrying a `Retry-After` in whole seconds (at least 1).
+pub fn retry_after(status: StatusCode, text_body: &'static str, secs: u64) -> Response<GateBody> {
+    let mut resp = text(status, text_body);
+    resp.headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(secs.max(1)));
+    resp
+}
+
+/// 404 as Go's `http.NotFound` words it.
+pub fn not_found() -> Response<GateBody> {
+    text(StatusCode::NOT_FOUND, "404 page not found\n")
+}
+
+/// 502: the upstream could not be reached or broke the exchange.
+pub fn bad_gateway() -> Response<GateBody> {
+    text(
+        StatusCode::BAD_GATEWAY,
+        "Bad Gateway: the upstream could not be reached\n",
+    )
+}
+
+/// 504: the upstream did not answer within the deadline.
+pub fn gateway_timeout() -> Response<GateBody> {
+    text(
+        StatusCode::GATEWAY_TIMEOUT,
+        "Gateway Timeout: the upstream did not answer in time\n",
+    )
+}

@@ -1,0 +1,230 @@
+//! Routing: `--upstream URL` and `--route PREFIX=URL`, longest prefix wins (DESIGN §3).
+//!
+//! A prefix matches on a path-segment boundary (`/node` matches `/node` and `/node/x`, not
+//! `/nodes`). When the route's URL has a path, that path replaces the prefix, as nginx's
+//! `proxy_pass` does; otherwise the path goes upstream unchanged.
+
+use std::fmt;
+use std::sync::Arc;
+
+use http::uri::{Authority, Scheme};
+
+/// One upstream target parsed from a URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// `http` only: the gateway terminates TLS and speaks plain HTTP to local exporters.
+    pub scheme: Scheme,
+    pub authority: Authority,
+    /// The URL's path when it has one (even `/`), which then replaces the matched prefix.
+    pub base_path: Option<String>,
+}
+
+/// One `PREFIX=URL` entry.
+#[derive(Debug, Clone)]
+pub struct Route {
+    /// Always starts with `/`; `/` is the default upstream.
+    pub prefix: String,
+    pub target: Target,
+    /// The label used in metrics (the prefix).
+    pub label: Arc<str>,
+}
+
+/// An invalid `--upstream` or `--route` value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RouteError(pub String);
+
+impl fmt::Display for RouteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for RouteError {}
+
+impl Target {
+    /// Parses `http://host:port[/path]`.
+    pub fn parse(url: &str) -> Result<Self, RouteError> {
+        let uri: http::Uri = url
+            .parse()
+            .map_err(|e| RouteError(format!("invalid upstream URL {url:?}: {e}")))?;
+        let scheme = uri
+            .scheme()
+            .cloned()
+            .ok_or_else(|| RouteError(format!("upstream URL {url:?} has no scheme")))?;
+        if scheme != Scheme::HTTP {
+            return Err(RouteError(format!(
+                "upstream URL {url:?}: only http:// upstreams are supported"
+            )));
+        }
+        let authority = uri
+            .authority()
+            .cloned()
+            .ok_or_else(|| RouteError(format!("upstream URL {url:?} has no host")))?;
+        if uri.query().is_some() {
+            return Err(RouteError(format!(
+                "upstream URL {url:?} must not have a query"
+            )));
+        }
+        // `http::Uri` reports "/" for "http://h" as well; look at the text to tell them apart.
+        let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
+        let base_path = after_scheme.find('/').map(|i| after_scheme[i..].to_owned());
+        Ok(Self {
+            scheme,
+            authority,
+            base_path,
+        })
+    }
+}
+
+/// The routing table, longest prefix first.
+#[derive(Debug, Clone, Default)]
+pub struct Routes {
+    routes: Vec<Route>,
+}
+
+impl Routes {
+    /// Builds the table from the default upstream (prefix `/`) and `PREFIX=URL` entries.
+    pub fn new(default: Option<&str>, extra: &[String]) -> Result<Self, RouteError> {
+        let mut routes = Vec::new();
+        if let Some(url) = default {
+            routes.push(Route {
+                prefix: "/".into(),
+                target: Target::parse(url)?,
+                label: Arc::from("/"),
+            });
+        }
+        for entry in extra {
+            let (prefix, url) = entry.split_once('=').ok_or_else(|| {
+                RouteError(format!("route {entry:?} is not of the form PREFIX=URL"))
+            })?;
+            if !prefix.starts_with('/') {
+                return Err(RouteError(format!(
+                    "route prefix {prefix:?} must start with '/'"
+                )));
+            }
+            let prefix = match prefix.trim_end_matches('/') {
+                "" => "/".to_owned(),
+                p => p.to_owned(),
+            };
+            if routes.iter().any(|r: &Route| r.prefix == prefix) {
+                return Err(RouteError(format!(
+                    "route prefix {prefix:?} is given twice"
+                )));
+            }
+            routes.push(Route {
+                label: Arc::from(prefix.as_str()),
+                prefix,
+                target: Target::parse(url)?,
+            });
+        }
+        routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
+        Ok(Self { routes })
+    }
+
+    /// True when no upstream is configured at all.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// Every route, longest prefix first.
+    pub fn iter(&self) -> impl Iterator<Item = &Route> {
+        self.routes.iter()
+    }
+
+    /// The route for `path` and the path to send upstream.
+    pub fn resolve<'a>(&'a self, path: &str) -> Option<(&'a Route, String)> {
+        self.routes.iter().find_map(|r| {
+            let rest = strip_segment_prefix(path, &r.prefix)?;
+            let upstream_path = match &r.target.base_path {
+                None => path.to_owned(),
+                Some(base) if rest.is_empty() => base.clone(),
+                Some(base) => {
+                    let mut p = base.trim_end_matches('/').to_owned();
+                    if !rest.starts_with('/') {
+                        p.push('/');
+                    }
+                    p.push_str(rest);
+                    p
+                }
+            };
+            Some((r, upstream_path))
+        })
+    }
+}
+
+/// The part of `path` after `prefix` when `prefix` matches whole segments.
+fn strip_segment_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
+    if prefix == "/" {
+        return path.strip_prefix('/').map(|_| path);
+    }
+    let rest = path.strip_prefix(prefix)?;
+    (rest.is_empty() || rest.starts_with('/')).then_some(rest)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> Routes {
+        Routes::new(
+            Some("http://127.0.0.1:9100"),
+            &[
+                "/node=http://127.0.0.1:9101/".into(),
+                "/node/deep=http://127.0.0.1:9102/x/".into(),
+                "/keep=http://127.0.0.1:9103".into(),
+            ],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn default_upstream_keeps_the_path() {
+        let t = table();
+        let (r, p) = t.resolve("/metrics").unwrap();
+        assert_eq!(r.prefix, "/");
+        assert_eq!(p, "/metrics");
+    }
+
+    #[test]
+    fn url_path_replaces_the_prefix() {
+        let t = table();
+        let (r, p) = t.resolve("/node/metrics").unwrap();
+        assert_eq!(r.target.authority.as_str(), "127.0.0.1:9101");
+        assert_eq!(p, "/metrics");
+        assert_eq!(t.resolve("/node").unwrap().1, "/");
+    }
+
+    #[test]
+    fn longest_prefix_wins() {
+        let t = table();
+        let (r, p) = t.resolve("/node/deep/metrics").unwrap();
+        assert_eq!(r.prefix, "/node/deep");
+        assert_eq!(p, "/x/metrics");
+    }
+
+    #[test]
+    fn prefix_matches_whole_segments_only() {
+        let t = table();
+        assert_eq!(t.resolve("/nodes").unwrap().0.prefix, "/");
+    }
+
+    #[test]
+    fn route_without_path_forwards_unchanged() {
+        let t = table();
+        assert_eq!(t.resolve("/keep/metrics").unwrap().1, "/keep/metrics");
+    }
+
+    #[test]
+    fn no_default_means_unmatched_paths_have_no_route() {
+        let t = Routes::new(None, &["/a=http://127.0.0.1:1".into()]).unwrap();
+        assert!(t.resolve("/b").is_none());
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        assert!(Target::parse("https://x").is_err());
+        assert!(Target::parse("127.0.0.1:9100").is_err());
+        assert!(Routes::new(None, &["node=http://x".into()]).is_err());
+        assert!(Routes::new(None, &["/a".into()]).is_err());
+    }
+}

@@ -1,0 +1,200 @@
+//! The gateway's own metrics (prometheus-client, `scrapegate_` prefix).
+//!
+//! Request-path updates are atomic increments on pre-registered metrics; the only lock is the
+//! read lock prometheus-client's `Family` takes to find a label set.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+/// `code` and `route` labels of a request.
+pub type RequestLabels = ([(&'static str, u16); 1], [(&'static str, Arc<str>); 1]);
+/// A single `name=value` label with a static value.
+pub type StaticLabel = [(&'static str, &'static str); 1];
+/// The `route` label alone.
+pub type RouteLabel = [(&'static str, Arc<str>); 1];
+
+/// Every metric the gateway exports about itself.
+#[derive(Debug)]
+pub struct Metrics {
+    /// Responses sent, by status code and route prefix.
+    pub requests: Family<RequestLabels, Counter>,
+    /// Basic-auth outcomes decided by the gate (`allow`, `deny`, `busy`, `limited`).
+    pub auth_decisions: Family<StaticLabel, Counter>,
+    /// Requests refused by the `rate_limit` bucket.
+    pub rate_limited: Counter,
+    /// Time from sending the request upstream to its response headers.
+    pub upstream_latency: Family<RouteLabel, Histogram>,
+    /// Upstream failures by kind (`connect`, `timeout`, `protocol`) — answered 502/504.
+    pub upstream_errors: Family<StaticLabel, Counter>,
+    /// Upstream requests sent again after a pooled connection turned out closed.
+    pub upstream_retries: Counter,
+    /// Open client connections.
+    pub connections_open: Gauge,
+    /// Connections refused because `--web.max-connections` was reached.
+    pub connections_refused: Counter,
+    /// Completed TLS handshakes by kind (`full`, `resumed`).
+    pub handshakes: Family<StaticLabel, Counter>,
+    /// Failed TLS handshakes by reason.
+    pub handshake_failures: Family<StaticLabel, Counter>,
+    /// 1 when the last reload attempt succeeded.
+    pub reload_last_successful: Gauge,
+    /// Unix time of the last successful (re)load.
+    pub reload_last_success_timestamp: Gauge<f64, AtomicU64>,
+    /// Reload attempts by result (`success`, `failure`).
+    pub reloads: Family<StaticLabel, Counter>,
+    /// Generation of the config in use (1 = the one loaded at startup).
+    pub config_generation: Gauge,
+    /// `notAfter` of the served certificate, Unix seconds.
+    pub cert_not_after: Gauge,
+}
+
+impl Metrics {
+    /// Creates the metrics and registers them under the `scrapegate` prefix.
+    pub fn new(registry: &mut Registry) -> Self {
+        let m = Self {
+            requests: Family::default(),
+            auth_decisions: Family::default(),
+            rate_limited: Counter::default(),
+            upstream_latency: Family::new_with_constructor(|| {
+                Histogram::new(exponential_buckets(0.0005, 2.0, 16))
+            }),
+            upstream_errors: Family::default(),
+            upstream_retries: Counter::default(),
+            connections_open: Gauge::default(),
+            connections_refused: Counter::default(),
+            handshakes: Family::default(),
+            handshake_failures: Family::default(),
+            reload_last_successful: Gauge::default(),
+            reload_last_success_timestamp: Gauge::default(),
+            reloads: Family::default(),
+            config_generation: Gauge::default(),
+            cert_not_after: Gauge::default(),
+        };
+        let r = registry;
+        r.register(
+            "requests",
+            "Responses sent, by status code and route prefix",
+            m.requests.clone(),
+        );
+        r.register(
+            "auth_decisions",
+            "Basic-auth decisions taken by the gate, by outcome",
+            m.auth_decisions.clone(),
+        );
+        r.register(
+            "rate_limited_requests",
+            "Requests refused by the web.yml rate_limit bucket",
+            m.rate_limited.clone(),
+        );
+        r.register(
+            "upstream_response_seconds",
+            "Time until the upstream's response headers, by route",
+            m.upstream_latency.clone(),
+        );
+        r.register(
+            "upstream_errors",
+            "Upstream failures answered with 502 or 504, by kind",
+            m.upstream_errors.clone(),
+        );
+        r.register(
+            "upstream_retries",
+            "Upstream requests retried after a pooled connection turned out closed",
+            m.upstream_retries.clone(),
+        );
+        r.register(
+            "connections_open",
+            "Open client connections",
+            m.connections_open.clone(),
+        );
+        r.register(
+            "connections_refused",
+            "Connections refused at the --web.max-connections limit",
+            m.connections_refused.clone(),
+        );
+        r.register(
+            "tls_handshakes",
+            "Completed TLS handshakes, by kind (full or resumed)",
+            m.handshakes.clone(),
+        );
+        r.register(
+            "tls_handshake_failures",
+            "Failed TLS handshakes, by reason",
+            m.handshake_failures.clone(),
+        );
+        r.register(
+            "config_last_reload_successful",
+            "1 if the last web.yml reload attempt succeeded, 0 otherwise",
+            m.reload_last_successful.clone(),
+        );
+        r.register(
+            "config_last_reload_success_timestamp_seconds",
+            "Unix time of the last successful web.yml load",
+            m.reload_last_success_timestamp.clone(),
+        );
+        r.register(
+            "config_reloads",
+            "web.yml reload attempts, by result",
+            m.reloads.clone(),
+        );
+        r.register(
+            "config_generation",
+            "Generation of the web.yml in use (1 at startup, +1 per applied reload)",
+            m.config_generation.clone(),
+        );
+        r.register(
+            "tls_certificate_not_after_seconds",
+            "notAfter of the served TLS certificate, Unix seconds",
+            m.cert_not_after.clone(),
+        );
+        m
+    }
+
+    /// Counts one response.
+    pub fn count_response(&self, code: u16, route: &Arc<str>) {
+        self.requests
+            .get_or_create(&([("code", code)], [("route", route.clone())]))
+            .inc();
+    }
+
+    /// Counts one label of a static-labelled family.
+    pub fn inc(family: &Family<StaticLabel, Counter>, name: &'static str, value: &'static str) {
+        family.get_or_create(&[(name, value)]).inc();
+    }
+}
+
+/// The registry plus the typed handles, shared by the gateway and the `/metrics` handler.
+#[derive(Debug)]
+pub struct Telemetry {
+    registry: Registry,
+    /// The typed metrics.
+    pub metrics: Metrics,
+}
+
+impl Telemetry {
+    /// A fresh registry with every gateway metric registered; `extra` registers more
+    /// (collectors from other crates) before the registry is frozen.
+    pub fn new(extra: impl FnOnce(&mut Registry)) -> Self {
+        let mut registry = Registry::with_prefix("scrapegate");
+        let metrics = Metrics::new(&mut registry);
+        extra(&mut registry);
+        Self { registry, metrics }
+    }
+
+    /// The OpenMetrics text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = encode(&mut out, &self.registry);
+        out
+    }
+}
+
+/// The content type of [`Telemetry::render`]'s output.
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
