@@ -120,10 +120,26 @@ impl ClientVerifier {
         match &self.chain {
             Some(v) => v
                 .verify_client_cert(end_entity, intermediates, now)
-                .map(|_| ()),
+                .map(|_| ())
+                .map_err(ca_as_leaf_is_unknown_issuer),
             None => Err(CertificateError::UnknownIssuer.into()),
         }
     }
+}
+
+/// webpki refuses a CA:TRUE leaf that is not one of our anchors with `CaUsedAsEndEntity`,
+/// which rustls turns into certificate_unknown. Go cannot chain such a certificate either and
+/// answers unknown_ca, so report it that way.
+fn ca_as_leaf_is_unknown_issuer(e: Error) -> Error {
+    if let Error::InvalidCertificate(CertificateError::Other(other)) = &e {
+        if matches!(
+            other.0.downcast_ref::<webpki::Error>(),
+            Some(webpki::Error::CaUsedAsEndEntity)
+        ) {
+            return CertificateError::UnknownIssuer.into();
+        }
+    }
+    e
 }
 
 /// Checks a client certificate that is itself a configured CA: validity period and EKU.
