@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use hyper_util::server::conn::auto;
+use scrapegate_auth::AuthSettings;
 use scrapegate_config::ValidatedConfig;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -46,6 +47,8 @@ pub struct ServerOptions {
     pub pipeline_flush: bool,
     /// The upstream client.
     pub upstream: UpstreamOptions,
+    /// Caches, bcrypt pool and failure limiter of basic auth.
+    pub auth: AuthSettings,
 }
 
 impl Default for ServerOptions {
@@ -61,6 +64,7 @@ impl Default for ServerOptions {
             h2_max_concurrent_streams: 250,
             pipeline_flush: true,
             upstream: UpstreamOptions::default(),
+            auth: AuthSettings::default(),
         }
     }
 }
@@ -183,13 +187,13 @@ impl Gateway {
         let (snapshot, auth, tls, http2) = match cfg {
             None => (
                 Snapshot::empty(),
-                Authn::new(&[]).map_err(GatewayError)?,
+                Authn::new(&[], opts.auth.clone()).map_err(GatewayError)?,
                 None,
                 false,
             ),
             Some(cfg) => {
                 let snapshot = Snapshot::build(cfg, 1).map_err(GatewayError)?;
-                let auth = Authn::new(&cfg.users).map_err(GatewayError)?;
+                let auth = Authn::new(&cfg.users, opts.auth.clone()).map_err(GatewayError)?;
                 let tls = match &cfg.tls {
                     None => None,
                     Some(settings) => {
@@ -203,7 +207,8 @@ impl Gateway {
                 (snapshot, auth, tls, http2)
             }
         };
-        let telemetry = Telemetry::new(|_registry| {});
+        let collector = auth.collector();
+        let telemetry = Telemetry::new(|registry| registry.register_collector(Box::new(collector)));
         let m = &telemetry.metrics;
         m.reload_last_successful.set(1);
         m.reload_last_success_timestamp.set(unix_now());
