@@ -44,6 +44,10 @@ const UNSTABLE_RETRIES: u32 = 3;
 /// A stream of events stretches the debounce window to at most this many debounce periods,
 /// so a directory that never goes quiet still gets reloaded.
 const DEBOUNCE_STRETCH: u32 = 10;
+/// Longest debounce honoured; keeps deadline arithmetic far from overflow.
+const MAX_DEBOUNCE: Duration = Duration::from_secs(60);
+/// Longest poll period honoured, for the same reason.
+const MAX_PERIOD: Duration = Duration::from_secs(365 * 24 * 3600);
 /// Events buffered for a slow consumer; the watcher waits when the buffer is full.
 const EVENT_BUFFER: usize = 16;
 
@@ -223,7 +227,11 @@ impl Reloader {
             match DirWatcher::new(poke_tx.clone()) {
                 Ok(watcher) => {
                     self.dirs = Some(watcher);
-                    self.refresh_watches().await;
+                    if self.refresh_watches().await == 0 {
+                        // Nothing could be watched (e.g. the inotify watch limit): the poll
+                        // below must not be off then.
+                        self.dirs = None;
+                    }
                 }
                 Err(err) => tracing::warn!(
                     error = %err,
@@ -231,7 +239,7 @@ impl Reloader {
                 ),
             }
         }
-        let mut poll_every = opts.poll_interval;
+        let mut poll_every = opts.poll_interval.min(MAX_PERIOD);
         if poll_every.is_zero() && self.dirs.is_none() {
             poll_every = DEFAULT_POLL;
         }
@@ -251,7 +259,7 @@ impl Reloader {
         // would otherwise go unseen until the next poll: compare one fresh generation now.
         self.reload(Mode::Startup(initial)).await;
 
-        let debounce = opts.debounce;
+        let debounce = opts.debounce.min(MAX_DEBOUNCE);
         // (fire at, latest allowed fire time) of a pending debounced reload.
         let mut due: Option<(Instant, Instant)> = None;
         let consumer = self.events.clone();
@@ -372,10 +380,10 @@ impl Reloader {
     }
 
     /// Points the directory watches at the current file set (on the blocking pool, since
-    /// notify answers through its own thread).
-    async fn refresh_watches(&mut self) {
+    /// notify answers through its own thread). Returns how many directories are watched.
+    async fn refresh_watches(&mut self) -> usize {
         let Some(mut dirs) = self.dirs.take() else {
-            return;
+            return 0;
         };
         let files = self.known_files.clone();
         let result = tokio::task::spawn_blocking(move || {
@@ -389,8 +397,12 @@ impl Reloader {
                     tracing::warn!("no config directory could be watched; relying on polling");
                 }
                 self.dirs = Some(dirs);
+                count
             }
-            Err(err) => tracing::error!(error = %err, "updating config watches failed"),
+            Err(err) => {
+                tracing::error!(error = %err, "updating config watches failed");
+                0
+            }
         }
     }
 }
