@@ -302,3 +302,132 @@ fn conn_info(state: &TlsState, conn: &ServerConnection) -> ConnInfo {
         cipher_suite: conn.negotiated_cipher_suite().map(|s| s.suite()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The post-handshake policy check, exercised by resuming a session across a trust change
+    //! while (artificially) keeping the old ticketer, which the public `swap` never does.
+
+    use std::sync::Arc;
+
+    use rcgen::{
+        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
+    };
+    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
+    use scrapegate_config::{ClientAuth, TlsSettings, TlsVersion};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    use super::*;
+
+    fn ca() -> (CertificateParams, KeyPair, rcgen::Certificate) {
+        let key = KeyPair::generate().unwrap();
+        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let cert = params.self_signed(&key).unwrap();
+        (params, key, cert)
+    }
+
+    fn leaf(
+        issuer: &Issuer<'_, KeyPair>,
+        sans: &[&str],
+        client: bool,
+    ) -> (rcgen::Certificate, KeyPair) {
+        let key = KeyPair::generate().unwrap();
+        let mut params =
+            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
+        params.extended_key_usages = vec![if client {
+            ExtendedKeyUsagePurpose::ClientAuth
+        } else {
+            ExtendedKeyUsagePurpose::ServerAuth
+        }];
+        (params.signed_by(&key, issuer).unwrap(), key)
+    }
+
+    async fn connect(addr: std::net::SocketAddr, cfg: Arc<rustls::ClientConfig>) -> bool {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("localhost").unwrap();
+        let Ok(mut tls) = tokio_rustls::TlsConnector::from(cfg)
+            .connect(name, tcp)
+            .await
+        else {
+            return false;
+        };
+        let mut buf = [0u8; 1];
+        // Reading drives ticket processing; the server closes or echoes one byte.
+        tls.write_all(b"x").await.is_ok() && matches!(tls.read(&mut buf).await, Ok(1))
+    }
+
+    #[tokio::test]
+    async fn resumed_session_is_rechecked_after_handshake() {
+        let (ca_params, ca_key, ca_cert) = ca();
+        let issuer = Issuer::new(ca_params, ca_key);
+        let (server_cert, server_key) = leaf(&issuer, &["localhost"], false);
+        let (client_cert, client_key) = leaf(&issuer, &["alpha"], true);
+        let settings = TlsSettings {
+            cert_chain_pem: server_cert.pem().into_bytes(),
+            key_pem: zeroize::Zeroizing::new(server_key.serialize_pem().into_bytes()),
+            client_ca_pem: Some(ca_cert.pem().into_bytes()),
+            client_auth: ClientAuth::RequireAndVerifyClientCert,
+            client_allowed_sans: Some(vec!["alpha".into()]),
+            min_version: TlsVersion::Default,
+            max_version: TlsVersion::Default,
+            cipher_suites: vec![],
+            curve_preferences: vec![],
+            prefer_server_cipher_suites: false,
+            cert_file: None,
+            key_file: None,
+            client_ca_file: None,
+        };
+        let (acceptor, _) = TlsAcceptor::new(&settings, false).unwrap();
+        let acceptor = Arc::new(acceptor);
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let acc = acceptor.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let r = acc.accept(tcp, Duration::from_secs(10)).await;
+                let tx = tx.clone();
+                tokio::spawn(async move {
+                    match r {
+                        Ok((mut tls, info)) => {
+                            let _ = tx.send(Ok(info.resumed));
+                            let mut b = [0u8; 1];
+                            if tls.read_exact(&mut b).await.is_ok() {
+                                let _ = tls.write_all(&b).await;
+                                let _ = tls.flush().await;
+                            }
+                        }
+                        Err(e) => {
+                            let _ = tx.send(Err(e.reason()));
+                        }
+                    }
+                });
+            }
+        });
+
+        let mut roots = rustls::RootCertStore::empty();
+        roots.add(ca_cert.der().clone()).unwrap();
+        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der()));
+        let client = Arc::new(
+            rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
+                .with_root_certificates(roots)
+                .with_client_auth_cert(vec![client_cert.der().clone()], key)
+                .unwrap(),
+        );
+        assert!(connect(addr, client.clone()).await);
+        assert_eq!(rx.recv().await.unwrap(), Ok(false));
+
+        let mut changed = settings.clone();
+        changed.client_allowed_sans = Some(vec!["beta".into()]);
+        let report = acceptor
+            .swap_with(&changed, ResumptionChoice::ForceKeep)
+            .unwrap();
+        assert!(!report.trust_reset);
+        // The ticket still decrypts, rustls resumes without calling the verifier, and the
+        // post-handshake check closes the connection.
+        assert!(!connect(addr, client).await);
+        assert_eq!(rx.recv().await.unwrap(), Err("client_san"));
+    }
+}

@@ -1,0 +1,248 @@
+//! Swapping state at runtime: resumption across certificate-only rotations and its reset on
+//! trust changes, open connections surviving a swap, and the handshake deadline.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::*;
+use rcgen::ExtendedKeyUsagePurpose as Eku;
+use rustls::{AlertDescription, HandshakeKind};
+use scrapegate_config::{ClientAuth, TlsSettings};
+use scrapegate_tls::TlsAcceptor;
+use tokio::io::AsyncReadExt;
+use tokio::net::TcpStream;
+
+struct Mtls {
+    server_ca: Ca,
+    client_ca: Ca,
+    settings: TlsSettings,
+    client: Arc<rustls::ClientConfig>,
+}
+
+/// RequireAndVerifyClientCert, SANs [alpha], a TLS 1.3 client holding an `alpha` certificate.
+fn mtls() -> Mtls {
+    let server_ca = Ca::new("Server Root");
+    let client_ca = Ca::new("Client Root");
+    let mut settings = settings(&server_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256));
+    settings.client_auth = ClientAuth::RequireAndVerifyClientCert;
+    settings.client_ca_pem = Some(client_ca.cert_pem.clone().into_bytes());
+    settings.client_allowed_sans = Some(vec!["alpha".into()]);
+    let leaf = client_ca.client("alpha", vec![dns("alpha")], vec![Eku::ClientAuth]);
+    let opts = ClientOpts {
+        cert: Some(leaf),
+        tls13_only: true,
+        ..Default::default()
+    };
+    let client = client_config(&server_ca.cert_der, &opts);
+    Mtls {
+        server_ca,
+        client_ca,
+        settings,
+        client,
+    }
+}
+
+/// First connection: full handshake, and the client keeps the tickets it read.
+async fn first_connection(server: &mut EchoServer, m: &Mtls) {
+    let s = round_trip(server.addr, m.client.clone()).await.unwrap();
+    assert_eq!(s.get_ref().1.handshake_kind(), Some(HandshakeKind::Full));
+    assert!(!server.outcome().await.unwrap().resumed);
+}
+
+#[tokio::test]
+async fn ticket_resumes_after_certificate_only_rotation() {
+    let m = mtls();
+    let mut server = EchoServer::with(&m.settings).await;
+    first_connection(&mut server, &m).await;
+
+    let mut rotated = m.settings.clone();
+    let new_leaf = m.server_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    rotated.cert_chain_pem = new_leaf.cert_pem.into_bytes();
+    rotated.key_pem = zeroize::Zeroizing::new(new_leaf.key_pem.into_bytes());
+    let report = server.acceptor.swap(&rotated).unwrap();
+    assert!(!report.trust_reset);
+    assert_eq!(report.generation, 2);
+
+    let s = round_trip(server.addr, m.client.clone()).await.unwrap();
+    assert_eq!(s.get_ref().1.handshake_kind(), Some(HandshakeKind::Resumed));
+    let info = server.outcome().await.unwrap();
+    assert!(info.resumed);
+    assert_eq!(info.generation, 2);
+    let id = info.client.expect("identity restored from the ticket");
+    assert_eq!(id.sans, vec!["alpha".to_string()]);
+}
+
+#[tokio::test]
+async fn ticket_refused_after_san_list_change() {
+    let m = mtls();
+    let mut server = EchoServer::with(&m.settings).await;
+    first_connection(&mut server, &m).await;
+
+    let mut changed = m.settings.clone();
+    changed.client_allowed_sans = Some(vec!["beta".into()]);
+    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+
+    // The old ticket no longer decrypts: full handshake, and the verifier refuses alpha.
+    assert_alert(
+        round_trip(server.addr, m.client.clone()).await,
+        AlertDescription::BadCertificate,
+    );
+    assert_eq!(expect_refused(&mut server).await, "bad_certificate");
+}
+
+#[tokio::test]
+async fn ticket_refused_after_ca_change() {
+    let m = mtls();
+    let mut server = EchoServer::with(&m.settings).await;
+    first_connection(&mut server, &m).await;
+
+    let mut changed = m.settings.clone();
+    changed.client_ca_pem = Some(Ca::new("Replacement Root").cert_pem.into_bytes());
+    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+
+    assert_alert(
+        round_trip(server.addr, m.client.clone()).await,
+        AlertDescription::UnknownCA,
+    );
+    assert_eq!(expect_refused(&mut server).await, "unknown_ca");
+}
+
+#[tokio::test]
+async fn ticket_refused_after_mode_change_tls12_too() {
+    let m = mtls();
+    // TLS 1.2 resumption (tickets and session IDs) is reset as well.
+    let leaf = m
+        .client_ca
+        .client("alpha", vec![dns("alpha")], vec![Eku::ClientAuth]);
+    let opts = ClientOpts {
+        cert: Some(leaf),
+        tls12_only: true,
+        ..Default::default()
+    };
+    let client = client_config(&m.server_ca.cert_der, &opts);
+    let mut server = EchoServer::with(&m.settings).await;
+    round_trip(server.addr, client.clone()).await.unwrap();
+    server.outcome().await.unwrap();
+    // Control: without a change, TLS 1.2 resumes.
+    let s = round_trip(server.addr, client.clone()).await.unwrap();
+    assert_eq!(s.get_ref().1.handshake_kind(), Some(HandshakeKind::Resumed));
+    server.outcome().await.unwrap();
+
+    let mut changed = m.settings.clone();
+    changed.client_allowed_sans = Some(vec![]);
+    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+    assert_alert(
+        round_trip(server.addr, client).await,
+        AlertDescription::BadCertificate,
+    );
+    assert_eq!(expect_refused(&mut server).await, "bad_certificate");
+}
+
+#[tokio::test]
+async fn swap_keeps_open_connection_and_serves_new_cert() {
+    let ca = Ca::new("Root");
+    let old = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let mut server = EchoServer::with(&settings(&old)).await;
+    let cfg = client_config(&ca.cert_der, &ClientOpts::default());
+    let mut kept = round_trip(server.addr, cfg.clone()).await.unwrap();
+    assert_eq!(server.outcome().await.unwrap().generation, 1);
+
+    let new = ca.server(&rcgen::PKCS_ECDSA_P384_SHA384);
+    let report = server.acceptor.swap(&settings(&new)).unwrap();
+    assert_eq!(report.generation, 2);
+    assert_eq!(
+        server.acceptor.current().key_type,
+        scrapegate_tls::KeyType::EcdsaP384
+    );
+
+    // The keep-alive connection keeps working on its old parameters.
+    echo(&mut kept, b"still here").await.unwrap();
+    assert_eq!(
+        kept.get_ref().1.peer_certificates().unwrap()[0],
+        old.cert_der
+    );
+
+    // A fresh client (no session to resume) gets the new certificate.
+    let fresh_cfg = client_config(&ca.cert_der, &ClientOpts::default());
+    let fresh = round_trip(server.addr, fresh_cfg).await.unwrap();
+    assert_eq!(
+        fresh.get_ref().1.peer_certificates().unwrap()[0],
+        new.cert_der
+    );
+    assert_eq!(server.outcome().await.unwrap().generation, 2);
+}
+
+#[tokio::test]
+async fn failed_swap_keeps_last_good_state() {
+    let ca = Ca::new("Root");
+    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let mut server = EchoServer::with(&settings(&leaf)).await;
+    let mut broken = settings(&leaf);
+    broken.key_pem = zeroize::Zeroizing::new(
+        ca.server(&rcgen::PKCS_ECDSA_P256_SHA256)
+            .key_pem
+            .into_bytes(),
+    );
+    let err = server.acceptor.swap(&broken).unwrap_err().to_string();
+    assert!(
+        err.contains("private key does not match public key"),
+        "{err}"
+    );
+    assert_eq!(server.acceptor.current().generation, 1);
+    round_trip(
+        server.addr,
+        client_config(&ca.cert_der, &ClientOpts::default()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(server.outcome().await.unwrap().generation, 1);
+}
+
+/// A client that connects and never sends a ClientHello is closed after the handshake timeout
+/// and does not delay anybody else's handshake.
+#[tokio::test]
+async fn silent_client_times_out_without_blocking_others() {
+    let ca = Ca::new("Root");
+    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (acceptor, _) = TlsAcceptor::new(&settings(&leaf), true).unwrap();
+    let mut server = EchoServer::start(acceptor, Duration::from_millis(800)).await;
+
+    let mut silent = TcpStream::connect(server.addr).await.unwrap();
+    // Others complete while the silent one is pending: their outcomes arrive first.
+    for _ in 0..3 {
+        round_trip(
+            server.addr,
+            client_config(&ca.cert_der, &ClientOpts::default()),
+        )
+        .await
+        .unwrap();
+        assert!(
+            server.outcome().await.is_ok(),
+            "a good client was not served first"
+        );
+    }
+    assert_eq!(expect_refused(&mut server).await, "timeout");
+    let mut buf = [0u8; 16];
+    let n = tokio::time::timeout(DEADLINE, silent.read(&mut buf))
+        .await
+        .unwrap()
+        .unwrap_or(0);
+    assert_eq!(n, 0, "the silent connection is closed");
+}
+
+/// Stalling halfway through the ClientHello is bounded by the same deadline.
+#[tokio::test]
+async fn partial_client_hello_times_out() {
+    use tokio::io::AsyncWriteExt;
+    let ca = Ca::new("Root");
+    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let (acceptor, _) = TlsAcceptor::new(&settings(&leaf), true).unwrap();
+    let mut server = EchoServer::start(acceptor, Duration::from_millis(300)).await;
+    let mut tcp = TcpStream::connect(server.addr).await.unwrap();
+    tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .await
+        .unwrap();
+    assert_eq!(expect_refused(&mut server).await, "timeout");
+}
