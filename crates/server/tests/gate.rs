@@ -1,0 +1,277 @@
+//! The Gate pipeline end to end: users (spec §7.3 `TestUsers`), headers (`TestHTTPHeaders`),
+//! the rate limiter (§7.2), credential hygiene and upstream failures.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use http::StatusCode;
+use scrapegate_config::RateLimit;
+
+fn users_config(tls: bool, p: &Pki) -> scrapegate_config::ValidatedConfig {
+    let mut cfg = config(tls.then(|| tls_settings(p)));
+    cfg.users = toolkit_users();
+    cfg
+}
+
+/// `TestUsers`: the seven cases, over plain HTTP and TLS, each on its own connection.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn test_users_all_seven_cases() {
+    let up = upstream().await;
+    let p = pki();
+    let plain = gateway(Some(users_config(false, &p)), &up.url()).await;
+    let tls = gateway(Some(users_config(true, &p)), &up.url()).await;
+    let cases: [(&TestGateway, Client, Option<(&str, &str)>, bool); 7] = [
+        (&plain, Client::plain(), None, false),
+        (&plain, Client::plain(), Some(("dave", "dave123")), true),
+        (&tls, Client::tls(&p, false), None, false),
+        (
+            &tls,
+            Client::tls(&p, false),
+            Some(("dave", "dave123")),
+            true,
+        ),
+        (
+            &tls,
+            Client::tls(&p, false),
+            Some(("carol", "carol123")),
+            true,
+        ),
+        (&tls, Client::tls(&p, false), Some(("dave", "bad")), false),
+        (
+            &tls,
+            Client::tls(&p, false),
+            Some(("nonexistent", "nonexistent")),
+            false,
+        ),
+    ];
+    for (i, (gw, client, creds, ok)) in cases.into_iter().enumerate() {
+        let headers: Vec<(&str, String)> = creds
+            .map(|(u, pw)| vec![("authorization", basic(u, pw))])
+            .unwrap_or_default();
+        let r = client.get(gw.addr, "/metrics", &headers).await;
+        if ok {
+            assert_eq!(r.status, StatusCode::OK, "case {i}");
+            assert_eq!(r.body, "Hello World!", "case {i}");
+        } else {
+            assert_eq!(r.status, StatusCode::UNAUTHORIZED, "case {i}");
+            assert_eq!(r.body, "Unauthorized\n", "case {i}");
+            assert_eq!(r.headers["www-authenticate"], "Basic", "case {i}");
+            assert_eq!(r.headers["content-type"], "text/plain; charset=utf-8");
+            assert_eq!(r.headers["x-content-type-options"], "nosniff");
+        }
+    }
+}
+
+fn toolkit_headers() -> Vec<(String, String)> {
+    [
+        ("X-Frame-Options", "deny"),
+        (
+            "Strict-Transport-Security",
+            "max-age=31536000; includeSubDomains",
+        ),
+        ("X-Content-Type-Options", "nosniff"),
+        ("X-XSS-Protection", "1"),
+        (
+            "Content-Security-Policy",
+            "default-src 'self' *.test.example.net",
+        ),
+    ]
+    .into_iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect()
+}
+
+/// `TestHTTPHeaders`: the configured values are on the response, replacing the upstream's.
+#[tokio::test]
+async fn test_http_headers_replace_upstream_values() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.headers = toolkit_headers();
+    let gw = gateway(Some(cfg), &up.url()).await;
+    let r = Client::plain().get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        r.headers["strict-transport-security"],
+        "max-age=31536000; includeSubDomains"
+    );
+    // The upstream sent `sameorigin`; the configured `deny` replaces it, once.
+    assert_eq!(r.headers.get_all("x-frame-options").iter().count(), 1);
+    assert_eq!(r.headers["x-frame-options"], "deny");
+    assert_eq!(r.headers["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers["x-xss-protection"], "1");
+    assert_eq!(
+        r.headers["content-security-policy"],
+        "default-src 'self' *.test.example.net"
+    );
+}
+
+/// Go sets the headers before auth: a 401 carries them, a 429 does not.
+#[tokio::test]
+async fn headers_on_401_but_not_on_429() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.headers = toolkit_headers();
+    cfg.users = toolkit_users();
+    let gw = gateway(Some(cfg.clone()), &up.url()).await;
+    let r = Client::plain().get(gw.addr, "/", &[]).await;
+    assert_eq!(r.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(r.headers["x-xss-protection"], "1");
+
+    cfg.rate_limit = RateLimit {
+        interval_nanos: 1_000_000_000,
+        burst: 0,
+    };
+    let gw = gateway(Some(cfg), &up.url()).await;
+    let r = Client::plain().get(gw.addr, "/", &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers.get("x-xss-protection").is_none());
+    assert!(r.headers.get("retry-after").is_none());
+}
+
+/// §7.2 `web_config_rate_limiter_nonblocking.yaml`: interval 0, burst 0 → 11 requests all 200.
+#[tokio::test]
+async fn rate_limiter_nonblocking_lets_eleven_requests_through() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.rate_limit = RateLimit {
+        interval_nanos: 0,
+        burst: 0,
+    };
+    let gw = gateway(Some(cfg), &up.url()).await;
+    for i in 0..11 {
+        let r = Client::plain().get(gw.addr, "/", &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}");
+        assert_eq!(r.body, "Hello World!");
+    }
+}
+
+/// §7.2 `web_config_rate_limiter_one_second.yaml`: interval 1s, burst 0 → the first request
+/// already gets 429 `Too Many Requests`.
+#[tokio::test]
+async fn rate_limiter_one_second_burst_zero_rejects_the_first_request() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.rate_limit = RateLimit {
+        interval_nanos: 1_000_000_000,
+        burst: 0,
+    };
+    let gw = gateway(Some(cfg), &up.url()).await;
+    let r = Client::plain().get(gw.addr, "/", &[]).await;
+    assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
+    assert_eq!(r.body, "Too Many Requests\n");
+    assert!(up.seen.lock().unwrap().is_empty());
+}
+
+/// Unauthenticated requests use tokens too (counted before auth).
+#[tokio::test]
+async fn rate_limit_counts_requests_before_auth() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.users = toolkit_users();
+    cfg.rate_limit = RateLimit {
+        interval_nanos: 3_600_000_000_000,
+        burst: 2,
+    };
+    let gw = gateway(Some(cfg), &up.url()).await;
+    let c = Client::plain();
+    assert_eq!(
+        c.get(gw.addr, "/", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    assert_eq!(
+        c.get(gw.addr, "/", &[]).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+    let good = [("authorization", basic("dave", "dave123"))];
+    assert_eq!(
+        c.get(gw.addr, "/", &good).await.status,
+        StatusCode::TOO_MANY_REQUESTS
+    );
+}
+
+/// The credentials are for the gateway: the upstream never sees them, and it learns who
+/// asked through `X-Forwarded-*`.
+#[tokio::test]
+async fn authorization_never_reaches_the_upstream() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    cfg.users = toolkit_users();
+    let gw = gateway(Some(cfg), &up.url()).await;
+    let r = Client::plain()
+        .get(
+            gw.addr,
+            "/metrics?x=1",
+            &[
+                ("authorization", basic("dave", "dave123")),
+                ("proxy-authorization", basic("dave", "dave123")),
+            ],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    let seen = up.seen.lock().unwrap();
+    assert_eq!(seen.len(), 1);
+    let h = &seen[0].headers;
+    assert_eq!(seen[0].path, "/metrics?x=1");
+    assert!(h.get("authorization").is_none());
+    assert!(h.get("proxy-authorization").is_none());
+    assert_eq!(h["x-forwarded-for"], "127.0.0.1");
+    assert_eq!(h["x-forwarded-proto"], "http");
+    assert_eq!(
+        h["x-forwarded-host"],
+        format!("localhost:{}", gw.addr.port())
+    );
+    assert_eq!(h["host"], up.addr.to_string());
+}
+
+/// Nothing listens on the upstream port: 502 with a plain-text reason.
+#[tokio::test]
+async fn upstream_down_gives_502() {
+    // Bind then drop, so the port is (very likely) closed.
+    let dead = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", dead.local_addr().unwrap());
+    drop(dead);
+    let gw = gateway(Some(config(None)), &url).await;
+    let r = Client::plain().get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(r.status, StatusCode::BAD_GATEWAY);
+    assert!(r.body.starts_with("Bad Gateway"), "{}", r.body);
+    assert_eq!(r.headers["content-type"], "text/plain; charset=utf-8");
+}
+
+/// Prometheus's scrape timeout is the deadline: a 3 s upstream with a 0.5 s scrape timeout
+/// gives 504 long before the upstream would have answered.
+#[tokio::test]
+async fn slow_upstream_with_scrape_timeout_gives_504_in_time() {
+    let up = upstream().await;
+    let gw = gateway(Some(config(None)), &up.url()).await;
+    let started = Instant::now();
+    let r = Client::plain()
+        .get(
+            gw.addr,
+            "/slow",
+            &[("x-prometheus-scrape-timeout-seconds", "0.5".into())],
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::GATEWAY_TIMEOUT);
+    assert!(r.body.starts_with("Gateway Timeout"), "{}", r.body);
+    // Correctness bound, not a performance figure: the 3 s upstream must not have been awaited.
+    assert!(started.elapsed() < Duration::from_millis(2500));
+}
+
+/// Paths without a route get Go's 404.
+#[tokio::test]
+async fn unrouted_path_gets_404() {
+    let up = upstream().await;
+    let routes = scrapegate_server::Routes::new(None, &[format!("/node={}/", up.url())]).unwrap();
+    let (gw, _) = scrapegate_server::Gateway::new(None, routes, Default::default()).unwrap();
+    let l = scrapegate_server::listener::bind("127.0.0.1:0").unwrap();
+    let addr = l.local_addr().unwrap();
+    gw.serve(l, scrapegate_server::Handler::Proxy);
+    let r = Client::plain().get(addr, "/other", &[]).await;
+    assert_eq!(r.status, StatusCode::NOT_FOUND);
+    assert_eq!(r.body, "404 page not found\n");
+    let r = Client::plain().get(addr, "/node/metrics", &[]).await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.headers["x-upstream-path"], "/metrics");
+}
