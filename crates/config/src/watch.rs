@@ -44,6 +44,8 @@ const UNSTABLE_RETRIES: u32 = 3;
 /// A stream of events stretches the debounce window to at most this many debounce periods,
 /// so a directory that never goes quiet still gets reloaded.
 const DEBOUNCE_STRETCH: u32 = 10;
+/// Shortest time new content must hold still before it is applied.
+const MIN_SETTLE: Duration = Duration::from_millis(20);
 /// Longest debounce honoured; keeps deadline arithmetic far from overflow.
 const MAX_DEBOUNCE: Duration = Duration::from_secs(60);
 /// Longest poll period honoured, for the same reason.
@@ -143,6 +145,7 @@ fn spawn_with(
         failed: None,
         events: events_tx,
         dirs: None,
+        settle: opts.debounce.clamp(MIN_SETTLE, MAX_DEBOUNCE),
     };
     let baseline = config_digest(initial);
     let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger), baseline));
@@ -218,6 +221,8 @@ struct Reloader {
     failed: Option<Digest>,
     events: mpsc::Sender<WatchEvent>,
     dirs: Option<DirWatcher>,
+    /// How long new content must stay unchanged before it is applied.
+    settle: Duration,
 }
 
 impl Reloader {
@@ -325,6 +330,17 @@ impl Reloader {
                     self.known_files = config.files;
                 }
                 Outcome::Loaded { config, digest, .. } => {
+                    // A writer that truncates and then writes leaves a short window in which
+                    // the file is empty, and an empty web.yml is valid (no TLS, no users).
+                    // So new content must hold still for a moment before it is applied.
+                    if self.good != Some(digest)
+                        && unstable < UNSTABLE_RETRIES
+                        && !self.settled(&config.files, digest).await
+                    {
+                        unstable += 1;
+                        self.known_files = config.files;
+                        continue;
+                    }
                     self.accept(*config, digest, mode).await;
                     return;
                 }
@@ -338,6 +354,16 @@ impl Reloader {
                 }
             }
         }
+    }
+
+    /// Waits the settle time and tells whether `files` still fingerprint as `digest`.
+    async fn settled(&self, files: &[PathBuf], digest: Digest) -> bool {
+        sleep(self.settle).await;
+        let files = files.to_vec();
+        matches!(
+            tokio::task::spawn_blocking(move || fingerprint(&files)).await,
+            Ok(now) if now == digest
+        )
     }
 
     async fn accept(&mut self, config: ValidatedConfig, digest: Digest, mode: Mode) {
