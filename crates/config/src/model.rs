@@ -17,6 +17,13 @@ pub enum TlsVersion {
     Tls13,
 }
 
+impl Default for TlsVersion {
+    /// Go's zero value.
+    fn default() -> Self {
+        TlsVersion::Default
+    }
+}
+
 impl TlsVersion {
     /// Parses a web.yml version name (`TLS10` … `TLS13`, case-sensitive).
     pub fn from_go_name(name: &str) -> Option<Self> {

@@ -1,0 +1,39 @@
+//! The toolkit's `validateHeaderConfig` (spec §3.4): five allowed names, two with fixed values.
+
+use scrapegate_auth::go_hash::go_quote_bytes;
+
+use crate::ConfigError;
+
+/// Allowed header names (exact case) and, for the enumerated ones, their values.
+const ALLOWED: &[(&str, &[&str])] = &[
+    ("Strict-Transport-Security", &[]),
+    ("X-Content-Type-Options", &["nosniff"]),
+    ("X-Frame-Options", &["deny", "sameorigin"]),
+    ("X-XSS-Protection", &[]),
+    ("Content-Security-Policy", &[]),
+];
+
+/// Checks the headers in file order (Go walks a map, so with several bad headers the one it
+/// reports can vary; any of them is a valid Go outcome).
+pub fn validate_headers(headers: &[(String, String)]) -> Result<(), ConfigError> {
+    for (name, value) in headers {
+        let Some((_, values)) = ALLOWED.iter().find(|(n, _)| n == name) else {
+            return Err(ConfigError::new(format!(
+                "HTTP header {} can not be configured",
+                go_quote_bytes(name.as_bytes())
+            )));
+        };
+        if !values.is_empty() && !values.contains(&value.as_str()) {
+            let list: Vec<String> = values
+                .iter()
+                .map(|v| go_quote_bytes(v.as_bytes()))
+                .collect();
+            return Err(ConfigError::new(format!(
+                "invalid value for {name}. Expected one of: [{}], but got: {}",
+                list.join(" "),
+                go_quote_bytes(value.as_bytes())
+            )));
+        }
+    }
+    Ok(())
+}
