@@ -1,7 +1,151 @@
-//! Placeholder: filled in by the issue that owns this bench.
+//! scrapegate-auth benchmarks: the cache-hit decision, a cold verification at cost 10, and a
+//! 64-way coalesced miss at cost 10 (64 identical concurrent checks of a new credential).
+//!
+//! Run briefly with: `cargo bench -p scrapegate-benches --bench auth -- --warm-up-time 1
+//! --measurement-time 3`.
+
+use std::hint::black_box;
+use std::net::{IpAddr, Ipv4Addr};
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
 use criterion::{Criterion, criterion_group, criterion_main};
+use scrapegate_auth::{AuthDecision, AuthSettings, Authenticator};
 
-fn placeholder(_c: &mut Criterion) {}
+const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
-criterion_group!(benches, placeholder);
+fn basic(user: &str, password: &str) -> Vec<u8> {
+    // Tiny standard base64 encoder, so the bench needs no extra dependency.
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let raw = format!("{user}:{password}").into_bytes();
+    let mut out = b"Basic ".to_vec();
+    for chunk in raw.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
+            } else {
+                out.push(b'=');
+            }
+        }
+    }
+    out
+}
+
+fn settings() -> AuthSettings {
+    AuthSettings {
+        failure_limit: 0,
+        queue_capacity: 256,
+        ..AuthSettings::default()
+    }
+}
+
+fn authenticator(cost: u32) -> Arc<Authenticator> {
+    let hash = scrapegate_auth::hash_password(b"secret", cost).expect("hash");
+    Arc::new(Authenticator::new([("scraper", hash.as_str())], settings()).expect("valid hash"))
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// A cache hit completes on its first poll: poll it directly, so the figure is the decision
+/// itself and not an executor round trip.
+fn cache_hit(c: &mut Criterion) {
+    let auth = authenticator(4);
+    let header = basic("scraper", "secret");
+    runtime().block_on(async {
+        assert_eq!(auth.check(Some(&header), PEER).await, AuthDecision::Allow);
+    });
+    let mut cx = Context::from_waker(Waker::noop());
+    c.bench_function("auth/cache_hit", |b| {
+        b.iter(|| {
+            let fut = pin!(auth.check(Some(black_box(&header)), PEER));
+            match fut.poll(&mut cx) {
+                Poll::Ready(d) => black_box(d),
+                Poll::Pending => panic!("a cache hit must not wait"),
+            }
+        })
+    });
+    assert_eq!(auth.metrics().bcrypt_runs(), 1);
+}
+
+/// A miss at cost 10 through the whole path: header, key, tiers, pool, bcrypt, cache insert.
+fn cold_verify(c: &mut Criterion) {
+    let auth = authenticator(10);
+    let rt = runtime();
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("auth");
+    group.sample_size(10);
+    group.bench_function("cold_verify_cost10", |b| {
+        b.to_async(&rt).iter(|| {
+            let header = basic(
+                "scraper",
+                &format!("wrong-{}", counter.fetch_add(1, Ordering::Relaxed)),
+            );
+            let auth = Arc::clone(&auth);
+            async move {
+                let d = auth.check(Some(&header), PEER).await;
+                assert_eq!(d, AuthDecision::Deny);
+            }
+        })
+    });
+    group.finish();
+}
+
+/// 64 identical concurrent checks of a credential nobody checked before: one bcrypt serves all.
+fn coalesced_miss(c: &mut Criterion) {
+    let auth = authenticator(10);
+    let rt = runtime();
+    let counter = AtomicU64::new(0);
+    let mut group = c.benchmark_group("auth");
+    group.sample_size(10);
+    group.bench_function("coalesced_miss_64way_cost10", |b| {
+        b.to_async(&rt).iter(|| {
+            let header: Arc<[u8]> = basic(
+                "scraper",
+                &format!("new-{}", counter.fetch_add(1, Ordering::Relaxed)),
+            )
+            .into();
+            let auth = Arc::clone(&auth);
+            async move {
+                let mut tasks = tokio::task::JoinSet::new();
+                for _ in 0..64 {
+                    let auth = Arc::clone(&auth);
+                    let header = Arc::clone(&header);
+                    tasks.spawn(async move { auth.check(Some(&header), PEER).await });
+                }
+                while let Some(d) = tasks.join_next().await {
+                    assert_eq!(d.expect("task"), AuthDecision::Deny);
+                }
+            }
+        })
+    });
+    group.finish();
+    let m = auth.metrics();
+    println!(
+        "coalesced: {} checks missed, {} joined a running bcrypt, {} bcrypt runs",
+        m.cache_misses(),
+        m.coalesced(),
+        m.bcrypt_runs()
+    );
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().measurement_time(Duration::from_secs(3));
+    targets = cache_hit, cold_verify, coalesced_miss
+}
 criterion_main!(benches);

@@ -5,7 +5,8 @@
 //! * [`header`]: Basic header parsing with Go's `Request.BasicAuth()` semantics.
 //! * [`go_hash`]: bcrypt hash strings parsed as Go parses them, with Go's error texts (the
 //!   config crate uses [`GoBcryptHash::parse`] for load-time validation).
-//! * [`verify`]: Go-compatible bcrypt comparison on the `bcrypt` crate's raw primitive.
+//! * [`verify`]: Go-compatible bcrypt comparison on the `bcrypt` crate's raw primitive;
+//!   [`hashing`]: making `$2y$` hashes.
 //! * [`Authenticator`]: the decision flow of exporter-toolkit (spec §6.2), improved as the
 //!   design says: a verification cache keyed by HMAC-SHA256 under a per-process random key
 //!   (no plaintext kept), separate success and failure tiers, coalesced misses running
@@ -17,6 +18,7 @@
 
 mod authenticator;
 pub mod go_hash;
+pub mod hashing;
 pub mod header;
 mod key;
 mod limiter;
@@ -28,6 +30,7 @@ pub mod verify;
 
 pub use authenticator::{AuthDecision, AuthSettings, Authenticator};
 pub use go_hash::{GoBcryptError, GoBcryptHash};
+pub use hashing::{HashPasswordError, hash_password};
 pub use header::{BasicCredentials, MAX_AUTHORIZATION_LEN, parse_basic_auth};
 pub use metrics::{AuthMetrics, BCRYPT_DURATION_BUCKETS, DurationHistogram};
 pub use verify::go_compare;
