@@ -170,15 +170,32 @@ async fn drive<I>(
     let service =
         service_fn(move |req| gate::serve(Arc::clone(&svc_shared), Arc::clone(&ctx), req));
     let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
-    let builder = if h2 { &shared.h2 } else { &shared.h1 };
-    let conn = builder.serve_connection(io, service);
-    tokio::pin!(conn);
+    if h2 {
+        let conn = shared.h2.serve_connection(io, service);
+        tokio::pin!(conn);
+        supervise(shared, conn, |c| c.graceful_shutdown(), &clock, peer).await;
+    } else {
+        let conn = shared.h1.serve_connection(io, service);
+        tokio::pin!(conn);
+        supervise(shared, conn, |c| c.graceful_shutdown(), &clock, peer).await;
+    }
+}
 
+/// Drives a connection to its end while watching its timers and the shutdown signal.
+async fn supervise<F>(
+    shared: &Shared,
+    mut conn: std::pin::Pin<&mut F>,
+    graceful: impl Fn(std::pin::Pin<&mut F>),
+    clock: &ConnClock,
+    peer: SocketAddr,
+) where
+    F: std::future::Future<Output = Result<(), hyper::Error>>,
+{
     let mut shutdown = shared.shutdown.subscribe();
     let mut closing = false;
     if *shutdown.borrow_and_update() {
         closing = true;
-        conn.as_mut().graceful_shutdown();
+        graceful(conn.as_mut());
     }
     let opts = &shared.opts;
     let mut wait = Duration::ZERO;
@@ -193,7 +210,7 @@ async fn drive<I>(
             changed = shutdown.changed(), if !closing => {
                 if changed.is_err() || *shutdown.borrow() {
                     closing = true;
-                    conn.as_mut().graceful_shutdown();
+                    graceful(conn.as_mut());
                 }
             }
             _ = tokio::time::sleep(wait), if !closing => {
@@ -206,7 +223,7 @@ async fn drive<I>(
                     Verdict::Idle => {
                         tracing::debug!(%peer, "idle connection closed");
                         closing = true;
-                        conn.as_mut().graceful_shutdown();
+                        graceful(conn.as_mut());
                     }
                 }
             }

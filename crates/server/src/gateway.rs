@@ -7,7 +7,6 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
-use hyper_util::server::conn::auto;
 use scrapegate_auth::AuthSettings;
 use scrapegate_config::ValidatedConfig;
 use tokio::net::TcpListener;
@@ -43,7 +42,10 @@ pub struct ServerOptions {
     pub h2_keepalive_timeout: Duration,
     /// HTTP/2 streams per connection.
     pub h2_max_concurrent_streams: u32,
-    /// Merge the flushes of pipelined HTTP/1 responses.
+    /// Merge the flushes of pipelined HTTP/1 responses. Off by default: with it on, hyper
+    /// 1.12 loses its automatic error responses (the 431 for an oversized head is never
+    /// flushed before the connection closes). Pipelined requests are answered, in order,
+    /// either way.
     pub pipeline_flush: bool,
     /// The upstream client.
     pub upstream: UpstreamOptions,
@@ -62,7 +64,7 @@ impl Default for ServerOptions {
             h2_keepalive_interval: Duration::from_secs(60),
             h2_keepalive_timeout: Duration::from_secs(20),
             h2_max_concurrent_streams: 250,
-            pipeline_flush: true,
+            pipeline_flush: false,
             upstream: UpstreamOptions::default(),
             auth: AuthSettings::default(),
         }
@@ -138,8 +140,8 @@ pub(crate) struct Shared {
     pub telemetry: Telemetry,
     pub opts: ServerOptions,
     pub conns: ConnTracker,
-    pub h1: auto::Builder<TokioExecutor>,
-    pub h2: auto::Builder<TokioExecutor>,
+    pub h1: hyper::server::conn::http1::Builder,
+    pub h2: hyper::server::conn::http2::Builder<TokioExecutor>,
     pub shutdown: watch::Sender<bool>,
     ready: AtomicBool,
     /// Serialises reloads; holds the current generation.
@@ -366,21 +368,31 @@ impl Gateway {
     }
 }
 
-fn builders(opts: &ServerOptions) -> (auto::Builder<TokioExecutor>, auto::Builder<TokioExecutor>) {
-    let mut b = auto::Builder::new(TokioExecutor::new());
-    b.http1()
-        .timer(TokioTimer::new())
+/// The HTTP/1.1 and HTTP/2 connection builders. The protocol is chosen by ALPN, so no
+/// detection is needed; hyper's own builders are used because hyper-util's auto builder does
+/// not expose `max_header_size`, without which the HTTP/1 head limit is only approximate.
+fn builders(
+    opts: &ServerOptions,
+) -> (
+    hyper::server::conn::http1::Builder,
+    hyper::server::conn::http2::Builder<TokioExecutor>,
+) {
+    let mut h1 = hyper::server::conn::http1::Builder::new();
+    h1.timer(TokioTimer::new())
         // Off: it would also cut idle keep-alive connections; see `clock`.
         .header_read_timeout(None)
         .keep_alive(true)
         .half_close(false)
         .pipeline_flush(opts.pipeline_flush)
-        .max_buf_size(opts.max_header_bytes.max(8192));
-    b.http2()
-        .timer(TokioTimer::new())
+        .max_header_size(opts.max_header_bytes)
+        // Room beyond the head limit, so a head just over it is read whole and answered 431
+        // instead of leaving unread bytes that turn the close into a reset.
+        .max_buf_size(opts.max_header_bytes.saturating_mul(2).max(8192));
+    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(opts.h2_keepalive_interval))
         .keep_alive_timeout(opts.h2_keepalive_timeout)
         .max_concurrent_streams(opts.h2_max_concurrent_streams)
         .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
-    (b.clone().http1_only(), b.http2_only())
+    (h1, h2)
 }

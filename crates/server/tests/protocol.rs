@@ -1,0 +1,220 @@
+//! The front end: HTTP/2 or HTTP/1.1 by ALPN, pipelining, header limits, timers, the
+//! connection limit and graceful drain.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use http::{StatusCode, Version};
+use scrapegate_server::ServerOptions;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[tokio::test]
+async fn h2_when_alpn_offers_it_h1_otherwise() {
+    let up = upstream().await;
+    let p = pki();
+    let gw = gateway(Some(config(Some(tls_settings(&p)))), &up.url()).await;
+    let r = Client::tls(&p, true).get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(r.version, Version::HTTP_2);
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "Hello World!");
+    let r = Client::tls(&p, false).get(gw.addr, "/metrics", &[]).await;
+    assert_eq!(r.version, Version::HTTP_11);
+    assert_eq!(r.status, StatusCode::OK);
+    // The h2 request went upstream as HTTP/1.1 with the client's authority as X-Forwarded-Host.
+    let seen = up.seen.lock().unwrap();
+    assert_eq!(seen[0].headers["x-forwarded-proto"], "https");
+    assert_eq!(
+        seen[0].headers["x-forwarded-host"],
+        format!("localhost:{}", gw.addr.port())
+    );
+}
+
+#[tokio::test]
+async fn http2_false_keeps_clients_on_http1() {
+    let up = upstream().await;
+    let p = pki();
+    let mut cfg = config(Some(tls_settings(&p)));
+    cfg.http2 = false;
+    let gw = gateway(Some(cfg), &up.url()).await;
+    assert!(!gw.gateway.http2_enabled());
+    let r = Client::tls(&p, true).get(gw.addr, "/", &[]).await;
+    assert_eq!(r.version, Version::HTTP_11);
+    assert_eq!(r.status, StatusCode::OK);
+}
+
+/// Reads from `tcp` until `n` complete responses with `Content-Length` bodies have arrived.
+async fn read_responses(tcp: &mut TcpStream, n: usize) -> String {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if text.matches("Hello World!").count() >= n {
+            return text;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
+            .await
+            .expect("responses did not arrive in time")
+            .unwrap();
+        assert!(read > 0, "connection closed early: {text}");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+async fn pipelined(pipeline_flush: bool) {
+    let up = upstream().await;
+    let opts = ServerOptions {
+        pipeline_flush,
+        ..ServerOptions::default()
+    };
+    let gw = gateway_with(Some(config(None)), &up.url(), opts).await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let packet = "GET /one HTTP/1.1\r\nHost: a\r\n\r\n\
+                  GET /two HTTP/1.1\r\nHost: a\r\n\r\n\
+                  GET /three HTTP/1.1\r\nHost: a\r\n\r\n";
+    tcp.write_all(packet.as_bytes()).await.unwrap();
+    let text = read_responses(&mut tcp, 3).await;
+    assert_eq!(text.matches("HTTP/1.1 200 OK").count(), 3, "{text}");
+    let one = text.find("x-upstream-path: /one").unwrap();
+    let two = text.find("x-upstream-path: /two").unwrap();
+    let three = text.find("x-upstream-path: /three").unwrap();
+    assert!(one < two && two < three, "{text}");
+}
+
+/// Three pipelined HTTP/1.1 requests written in one packet get three responses, in order
+/// (default options), and the same with hyper's `pipeline_flush` on.
+#[tokio::test]
+async fn three_pipelined_requests_in_one_packet_get_three_responses_in_order() {
+    pipelined(false).await;
+    pipelined(true).await;
+}
+
+#[tokio::test]
+async fn oversized_request_head_gets_431() {
+    let up = upstream().await;
+    let gw = gateway(Some(config(None)), &up.url()).await;
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let (mut rd, mut wr) = tcp.into_split();
+    // Just over the 64 KiB default limit.
+    let big = "a".repeat(66 * 1024);
+    let req = format!("GET / HTTP/1.1\r\nHost: a\r\nX-Big: {big}\r\n\r\n");
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(req.as_bytes()).await;
+        wr
+    });
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), rd.read_to_end(&mut out)).await;
+    drop(writer.await);
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 431"), "{text}");
+    assert!(up.seen.lock().unwrap().is_empty());
+}
+
+fn quick_timers() -> ServerOptions {
+    ServerOptions {
+        header_read_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_millis(600),
+        ..ServerOptions::default()
+    }
+}
+
+/// A client that sends half a request head and stalls is cut at the header timeout.
+#[tokio::test]
+async fn slow_request_headers_are_cut() {
+    let up = upstream().await;
+    let gw = gateway_with(Some(config(None)), &up.url(), quick_timers()).await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "connection not closed");
+    assert!(up.seen.lock().unwrap().is_empty());
+}
+
+/// A kept-alive connection stays usable across a pause longer than the header timeout (the
+/// two timers are separate), and is closed once idle for the idle timeout.
+#[tokio::test]
+async fn idle_keepalive_outlives_the_header_timeout_then_closes() {
+    let up = upstream().await;
+    let gw = gateway_with(Some(config(None)), &up.url(), quick_timers()).await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET /a HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut tcp, 1).await;
+    // Longer than the 300 ms header timeout, shorter than the 600 ms idle timeout.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    tcp.write_all(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut tcp, 1).await;
+    // Now stay idle: the server closes the connection.
+    let mut rest = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
+    assert!(closed.is_ok(), "idle connection not closed");
+    assert_eq!(up.seen.lock().unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn connections_beyond_the_limit_are_closed() {
+    let up = upstream().await;
+    let opts = ServerOptions {
+        max_connections: 1,
+        ..ServerOptions::default()
+    };
+    let gw = gateway_with(Some(config(None)), &up.url(), opts).await;
+    let mut first = TcpStream::connect(gw.addr).await.unwrap();
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    read_responses(&mut first, 1).await;
+    let mut second = TcpStream::connect(gw.addr).await.unwrap();
+    let mut out = Vec::new();
+    let n = tokio::time::timeout(Duration::from_secs(5), second.read_to_end(&mut out))
+        .await
+        .expect("refused connection not closed");
+    assert!(n.is_err() || out.is_empty());
+    assert_eq!(gw.gateway.metrics().connections_refused.get(), 1);
+}
+
+/// Shutdown stops accepting and lets the in-flight request finish.
+#[tokio::test]
+async fn shutdown_drains_in_flight_requests() {
+    let up = upstream().await;
+    let gw = gateway(Some(config(None)), &up.url()).await;
+    let addr = gw.addr;
+    let slow = tokio::spawn(async move { Client::plain().get(addr, "/slow", &[]).await });
+    // Wait (bounded) until the slow request has reached the upstream.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+    while up.seen.lock().unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline);
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    gw.gateway.shutdown();
+    assert!(gw.gateway.drain(Duration::from_secs(10)).await);
+    let r = slow.await.unwrap();
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(r.body, "Hello World!");
+    assert!(TcpStream::connect(addr).await.is_err() || gw.gateway.open_connections() == 0);
+}
+
+/// Plain HTTP on the TLS port gets Go's 400 (answered by the TLS crate's sniffing).
+#[tokio::test]
+async fn plain_http_on_the_tls_port_gets_400() {
+    let up = upstream().await;
+    let p = pki();
+    let gw = gateway(Some(config(Some(tls_settings(&p)))), &up.url()).await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
+    let mut out = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.0 400 Bad Request"), "{text}");
+    assert!(text.contains("Client sent an HTTP request to an HTTPS server.\n"));
+}
