@@ -22,7 +22,8 @@ async fn test_users_all_seven_cases() {
     let p = pki();
     let plain = gateway(Some(users_config(false, &p)), &up.url()).await;
     let tls = gateway(Some(users_config(true, &p)), &up.url()).await;
-    let cases: [(&TestGateway, Client, Option<(&str, &str)>, bool); 7] = [
+    type Case<'a> = (&'a TestGateway, Client, Option<(&'a str, &'a str)>, bool);
+    let cases: [Case; 7] = [
         (&plain, Client::plain(), None, false),
         (&plain, Client::plain(), Some(("dave", "dave123")), true),
         (&tls, Client::tls(&p, false), None, false),
