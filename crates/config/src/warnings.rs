@@ -1,9 +1,267 @@
-//! Advice for `scrapegate check web-config` beyond promtool's verdict.
+//! Advice for `scrapegate check web-config` beyond promtool's verdict: things the toolkit
+//! accepts that will not work as hoped, or will cost CPU, under scrapegate. None of them
+//! changes the verdict.
 
-use crate::model::ValidatedConfig;
+use std::time::{SystemTime, UNIX_EPOCH};
 
-/// Warnings about a valid config (none change the verdict).
+use scrapegate_auth::go_hash::GoBcryptHash;
+use x509_parser::prelude::{FromDer, X509Certificate};
+use x509_parser::public_key::PublicKey;
+
+use crate::go::pem;
+use crate::model::{ClientAuth, TlsSettings, TlsVersion, ValidatedConfig};
+
+/// Certificates expiring within this many days are reported.
+const EXPIRY_WARNING_DAYS: i64 = 30;
+/// bcrypt costs from this one up are reported.
+const HIGH_BCRYPT_COST: u32 = 12;
+/// Rough CPU time of one bcrypt check at cost 10 on a current core.
+const COST_10_MILLIS: u64 = 50;
+
+/// Warnings about a valid config, as of now.
 pub fn warnings(cfg: &ValidatedConfig) -> Vec<String> {
-    let _ = cfg;
-    Vec::new()
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+    warnings_at(cfg, now)
+}
+
+/// Warnings about a valid config as of `now` (Unix seconds).
+pub fn warnings_at(cfg: &ValidatedConfig, now: i64) -> Vec<String> {
+    let mut out = Vec::new();
+    if let Some(tls) = &cfg.tls {
+        versions(tls, &mut out);
+        ciphers(tls, &mut out);
+        server_certificates(tls, now, &mut out);
+        client_policy(tls, now, &mut out);
+    } else if !cfg.users.is_empty() {
+        out.push(
+            "basic_auth_users without TLS: passwords cross the network in clear text".to_owned(),
+        );
+    }
+    users(cfg, &mut out);
+    out
+}
+
+fn effective_min(v: TlsVersion) -> TlsVersion {
+    if v == TlsVersion::Default {
+        TlsVersion::Tls12
+    } else {
+        v
+    }
+}
+
+fn effective_max(v: TlsVersion) -> TlsVersion {
+    if v == TlsVersion::Default {
+        TlsVersion::Tls13
+    } else {
+        v
+    }
+}
+
+fn versions(tls: &TlsSettings, out: &mut Vec<String>) {
+    let (min, max) = (
+        effective_min(tls.min_version),
+        effective_max(tls.max_version),
+    );
+    if max < TlsVersion::Tls12 {
+        out.push(format!(
+            "max_version {}: rustls implements only TLS 1.2 and 1.3, so no protocol version is left and scrapegate will not serve this file",
+            tls.max_version.go_name()
+        ));
+    } else if min < TlsVersion::Tls12 {
+        out.push(format!(
+            "min_version {}: rustls has no TLS 1.0/1.1; scrapegate serves TLS 1.2 and up",
+            tls.min_version.go_name()
+        ));
+    }
+    if min > max {
+        out.push(format!(
+            "min_version {} is above max_version {}: every handshake will fail",
+            min.go_name(),
+            max.go_name()
+        ));
+    }
+}
+
+fn ciphers(tls: &TlsSettings, out: &mut Vec<String>) {
+    if tls.cipher_suites.is_empty() {
+        return;
+    }
+    let cbc: Vec<&str> = tls
+        .cipher_suites
+        .iter()
+        .filter(|s| s.is_cbc())
+        .map(|s| s.go_name())
+        .collect();
+    if !cbc.is_empty() {
+        out.push(format!(
+            "CBC cipher suites are not implemented by rustls and are dropped: {}",
+            cbc.join(", ")
+        ));
+    }
+    let usable_tls12 = tls
+        .cipher_suites
+        .iter()
+        .any(|s| !s.is_cbc() && !s.is_tls13());
+    let max = effective_max(tls.max_version);
+    let min = effective_min(tls.min_version);
+    if !usable_tls12 && min <= TlsVersion::Tls12 {
+        if max >= TlsVersion::Tls13 {
+            out.push(
+                "no usable TLS 1.2 cipher suite is listed: only TLS 1.3 clients can connect (TLS 1.3 suites cannot be restricted)"
+                    .to_owned(),
+            );
+        } else {
+            out.push(
+                "no usable cipher suite is left for TLS 1.2 and TLS 1.3 is not allowed: scrapegate will not serve this file"
+                    .to_owned(),
+            );
+        }
+    }
+}
+
+/// Parsed certificates of a PEM bundle (blocks that fail to parse are skipped, as Go's
+/// `AppendCertsFromPEM` skips them).
+fn certificates(pem_bytes: &[u8]) -> Vec<Vec<u8>> {
+    pem::decode_all(pem_bytes)
+        .into_iter()
+        .filter(|b| b.kind == "CERTIFICATE")
+        .filter(|b| X509Certificate::from_der(&b.bytes).is_ok())
+        .map(|b| b.bytes)
+        .collect()
+}
+
+fn server_certificates(tls: &TlsSettings, now: i64, out: &mut Vec<String>) {
+    let chain = certificates(&tls.cert_chain_pem);
+    for (i, der) in chain.iter().enumerate() {
+        let Ok((_, cert)) = X509Certificate::from_der(der) else {
+            continue;
+        };
+        let what = if i == 0 {
+            "server certificate".to_owned()
+        } else {
+            format!("server chain certificate {}", i + 1)
+        };
+        expiry(&what, &cert, now, out);
+        if i == 0 {
+            if let Ok(PublicKey::RSA(rsa)) = cert.public_key().parsed() {
+                out.push(format!(
+                    "the server certificate has an RSA-{} key: RSA handshakes cost several times the CPU of ECDSA; prefer an ECDSA P-256 key",
+                    rsa.key_size()
+                ));
+            }
+        }
+    }
+}
+
+fn expiry(what: &str, cert: &X509Certificate<'_>, now: i64, out: &mut Vec<String>) {
+    let not_after = cert.validity().not_after.timestamp();
+    let subject = cert.subject().to_string();
+    if not_after < now {
+        out.push(format!(
+            "{what} ({subject}) expired on {}",
+            civil_date(not_after)
+        ));
+    } else if not_after - now < EXPIRY_WARNING_DAYS * 86_400 {
+        out.push(format!(
+            "{what} ({subject}) expires on {}, in {} days",
+            civil_date(not_after),
+            (not_after - now) / 86_400
+        ));
+    }
+}
+
+fn client_policy(tls: &TlsSettings, now: i64, out: &mut Vec<String>) {
+    if tls.client_allowed_sans.is_some() {
+        match tls.client_auth {
+            ClientAuth::NoClientCert => out.push(
+                "client_allowed_sans is set but client_auth_type requests no client certificate: the SANs are never checked"
+                    .to_owned(),
+            ),
+            ClientAuth::RequestClientCert | ClientAuth::RequireAnyClientCert => out.push(
+                "client_allowed_sans is checked on a certificate that is not verified in this client_auth_type: anyone can present those SANs; use RequireAndVerifyClientCert"
+                    .to_owned(),
+            ),
+            ClientAuth::VerifyClientCertIfGiven | ClientAuth::RequireAndVerifyClientCert => {}
+        }
+        if tls.client_allowed_sans.as_deref() == Some(&[]) {
+            out.push(
+                "client_allowed_sans is an empty list: every client certificate is refused"
+                    .to_owned(),
+            );
+        }
+    }
+    if let Some(ca) = &tls.client_ca_pem {
+        let certs = certificates(ca);
+        if certs.is_empty() {
+            out.push(
+                "the client CA holds no certificate: every client certificate will fail verification"
+                    .to_owned(),
+            );
+        }
+        for der in &certs {
+            if let Ok((_, cert)) = X509Certificate::from_der(der) {
+                expiry("client CA certificate", &cert, now, out);
+            }
+        }
+    } else if tls.client_auth.verifies_chain() {
+        out.push(
+            "client certificates are verified against the system trust store (no client_ca_file or client_ca is set)"
+                .to_owned(),
+        );
+    }
+}
+
+fn users(cfg: &ValidatedConfig, out: &mut Vec<String>) {
+    for user in &cfg.users {
+        let Ok(hash) = GoBcryptHash::parse(&user.hash) else {
+            continue;
+        };
+        if hash.cost >= HIGH_BCRYPT_COST {
+            let millis = COST_10_MILLIS << (hash.cost - 10).min(20);
+            out.push(format!(
+                "user {:?}: bcrypt cost {} takes about {} of CPU per uncached check (cost 10: about {COST_10_MILLIS} ms)",
+                user.name,
+                hash.cost,
+                human_millis(millis)
+            ));
+        }
+    }
+}
+
+fn human_millis(ms: u64) -> String {
+    if ms >= 10_000 {
+        format!("{} s", ms / 1000)
+    } else if ms >= 1000 {
+        format!("{:.1} s", ms as f64 / 1000.0)
+    } else {
+        format!("{ms} ms")
+    }
+}
+
+/// `YYYY-MM-DD` (UTC) of a Unix time (Howard Hinnant's days-to-civil).
+fn civil_date(unix: i64) -> String {
+    let z = unix.div_euclid(86_400) + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::civil_date;
+
+    #[test]
+    fn dates() {
+        assert_eq!(civil_date(0), "1970-01-01");
+        assert_eq!(civil_date(951_782_400), "2000-02-29");
+        assert_eq!(civil_date(4_102_444_800), "2100-01-01");
+    }
 }

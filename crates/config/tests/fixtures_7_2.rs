@@ -77,6 +77,6 @@ fn users_are_kept_in_file_order() {
     let fx = fixtures::build();
     let cfg = load(&fx.file("web_config_users_noTLS.good.yml")).expect("valid");
     let names: Vec<&str> = cfg.users.iter().map(|u| u.name.as_str()).collect();
-    assert_eq!(names, ["alice", "carol", "dave"]);
+    assert_eq!(names, ["alice", "bob", "carol", "dave"]);
     assert!(cfg.tls.is_none());
 }
