@@ -1,0 +1,450 @@
+//! Config-level tests of the watcher: real files in temporary directories, the real `load`,
+//! real inotify. Every wait is bounded by a deadline; nothing sleeps to synchronise.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use scrapegate_config::watch::{self, WatchEvent, WatchOptions, Watcher};
+use scrapegate_config::{ValidatedConfig, load};
+
+/// Upper bound for an event that should come promptly (generous: 2 shared cores).
+const DEADLINE: Duration = Duration::from_secs(10);
+
+/// A web.yml whose only content is one Content-Security-Policy header value.
+fn headers_yml(csp: &str) -> String {
+    format!("http_server_config:\n  headers:\n    Content-Security-Policy: \"{csp}\"\n")
+}
+
+/// A web.yml that fails validation.
+const BROKEN_YML: &str = "http_server_config:\n  headers:\n    X-Frame-Options: foo\n";
+
+fn csp(config: &ValidatedConfig) -> Option<&str> {
+    config
+        .headers
+        .iter()
+        .find(|(name, _)| name == "Content-Security-Policy")
+        .map(|(_, value)| value.as_str())
+}
+
+fn notify_only() -> WatchOptions {
+    // Polling off: whatever is detected was detected by notify.
+    WatchOptions {
+        poll_interval: Duration::ZERO,
+        use_notify: true,
+        debounce: Duration::from_millis(50),
+    }
+}
+
+fn poll_only(every: Duration) -> WatchOptions {
+    WatchOptions {
+        poll_interval: every,
+        use_notify: false,
+        debounce: Duration::from_millis(50),
+    }
+}
+
+/// Loads `path` and starts a watcher on it.
+fn start(path: &Path, opts: WatchOptions) -> (ValidatedConfig, Watcher) {
+    let initial = load(path).expect("initial config loads");
+    let watcher = watch::spawn(path.to_path_buf(), &initial, opts);
+    (initial, watcher)
+}
+
+async fn next_event(watcher: &mut Watcher, within: Duration) -> WatchEvent {
+    tokio::time::timeout(within, watcher.events().recv())
+        .await
+        .expect("no watch event before the deadline")
+        .expect("watcher stopped")
+}
+
+async fn next_loaded(watcher: &mut Watcher) -> std::sync::Arc<ValidatedConfig> {
+    match next_event(watcher, DEADLINE).await {
+        WatchEvent::Loaded(config) => config,
+        WatchEvent::Failed { error } => panic!("expected Loaded, got Failed: {error}"),
+    }
+}
+
+/// Waits for the next event and expects `Loaded` with the given CSP value. Earlier events for
+/// intermediate states of the same edit are not expected: the tests write whole files.
+async fn expect_csp(watcher: &mut Watcher, want: &str) {
+    let config = next_loaded(watcher).await;
+    assert_eq!(csp(&config), Some(want));
+}
+
+/// Writes `content` next to `path` and renames it over `path` (a new inode).
+fn atomic_write(path: &Path, content: &[u8]) {
+    let tmp = path.with_extension("tmp-swap");
+    fs::write(&tmp, content).unwrap();
+    fs::rename(&tmp, path).unwrap();
+}
+
+/// A proof that the watcher has nothing pending: a forced reload's `Loaded` comes next.
+async fn expect_quiet_then_trigger(watcher: &mut Watcher, want_csp: &str) {
+    watcher.trigger();
+    expect_csp(watcher, want_csp).await;
+}
+
+#[tokio::test]
+async fn watch_notify_detects_in_place_edit() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("one")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    fs::write(&yml, headers_yml("two")).unwrap();
+    expect_csp(&mut watcher, "two").await;
+    fs::write(&yml, headers_yml("three")).unwrap();
+    expect_csp(&mut watcher, "three").await;
+}
+
+#[tokio::test]
+async fn watch_atomic_rename_detected_repeatedly() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("gen0")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // Several swaps: a watch on the file's first inode would go silent after one.
+    for generation in 1..=3 {
+        let want = format!("gen{generation}");
+        atomic_write(&yml, headers_yml(&want).as_bytes());
+        expect_csp(&mut watcher, &want).await;
+    }
+}
+
+/// Builds a Kubernetes-style volume in `dir`: `..<stamp>/web.yml`, `..data -> ..<stamp>`,
+/// `web.yml -> ..data/web.yml`.
+fn k8s_publish(dir: &Path, stamp: &str, web_yml: &str) {
+    let generation = dir.join(format!("..{stamp}"));
+    fs::create_dir(&generation).unwrap();
+    fs::write(generation.join("web.yml"), web_yml).unwrap();
+    let tmp_link = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(format!("..{stamp}"), &tmp_link).unwrap();
+    // The swap kubelet does: rename a fresh symlink over `..data`.
+    fs::rename(&tmp_link, dir.join("..data")).unwrap();
+    let visible = dir.join("web.yml");
+    if fs::symlink_metadata(&visible).is_err() {
+        std::os::unix::fs::symlink("..data/web.yml", &visible).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn watch_kubernetes_data_swap_detected() {
+    let dir = tempfile::tempdir().unwrap();
+    k8s_publish(
+        dir.path(),
+        "2026_01_01_00_00_00.000000001",
+        &headers_yml("k1"),
+    );
+    let yml = dir.path().join("web.yml");
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    k8s_publish(
+        dir.path(),
+        "2026_01_01_00_00_00.000000002",
+        &headers_yml("k2"),
+    );
+    // kubelet then deletes the previous generation.
+    fs::remove_dir_all(dir.path().join("..2026_01_01_00_00_00.000000001")).unwrap();
+    expect_csp(&mut watcher, "k2").await;
+
+    k8s_publish(
+        dir.path(),
+        "2026_01_01_00_00_00.000000003",
+        &headers_yml("k3"),
+    );
+    fs::remove_dir_all(dir.path().join("..2026_01_01_00_00_00.000000002")).unwrap();
+    expect_csp(&mut watcher, "k3").await;
+}
+
+/// Overwrites `path` in place with same-length content and puts the old mtime back.
+fn overwrite_keeping_mtime(path: &Path, content: &[u8]) {
+    let before = fs::metadata(path).unwrap();
+    let old_mtime = before.modified().unwrap();
+    let old_atime = before.accessed().unwrap();
+    fs::write(path, content).unwrap();
+    let file = fs::File::options().write(true).open(path).unwrap();
+    file.set_times(
+        fs::FileTimes::new()
+            .set_modified(old_mtime)
+            .set_accessed(old_atime),
+    )
+    .unwrap();
+    assert_eq!(fs::metadata(path).unwrap().modified().unwrap(), old_mtime);
+}
+
+#[tokio::test]
+async fn watch_in_place_overwrite_with_old_mtime_detected_by_polling() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("aaaa")).unwrap();
+    // Polling only: an mtime-based poll would miss this change; the content hash does not.
+    let (_, mut watcher) = start(&yml, poll_only(Duration::from_millis(100)));
+
+    overwrite_keeping_mtime(&yml, headers_yml("bbbb").as_bytes());
+    expect_csp(&mut watcher, "bbbb").await;
+}
+
+#[tokio::test]
+async fn watch_in_place_overwrite_with_old_mtime_detected_by_notify() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("aaaa")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    overwrite_keeping_mtime(&yml, headers_yml("bbbb").as_bytes());
+    expect_csp(&mut watcher, "bbbb").await;
+}
+
+#[tokio::test]
+async fn watch_polling_alone_picks_change_up_within_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("p1")).unwrap();
+    let interval = Duration::from_millis(300);
+    let (_, mut watcher) = start(&yml, poll_only(interval));
+
+    let written = Instant::now();
+    fs::write(&yml, headers_yml("p2")).unwrap();
+    // One interval, plus one more for a tick that raced the write, plus the load itself.
+    let event = next_event(&mut watcher, interval * 2 + Duration::from_secs(1)).await;
+    match event {
+        WatchEvent::Loaded(config) => assert_eq!(csp(&config), Some("p2")),
+        WatchEvent::Failed { error } => panic!("unexpected failure: {error}"),
+    }
+    eprintln!("polling picked the change up after {:?}", written.elapsed());
+}
+
+#[tokio::test]
+async fn watch_trigger_forces_loaded_without_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("same")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    watcher.trigger();
+    expect_csp(&mut watcher, "same").await;
+    watcher.trigger();
+    expect_csp(&mut watcher, "same").await;
+}
+
+#[tokio::test]
+async fn watch_unchanged_content_emits_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("same")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // Rewrites with identical bytes (new inode, then in place): events fire, content does not
+    // change, so the first event after them must be the forced reload's.
+    atomic_write(&yml, headers_yml("same").as_bytes());
+    fs::write(&yml, headers_yml("same")).unwrap();
+    // Let the debounced reload run before triggering, so the trigger is not what absorbs it.
+    let rest = tokio::time::timeout(Duration::from_millis(600), watcher.events().recv()).await;
+    assert!(
+        rest.is_err(),
+        "unchanged content emitted an event: {rest:?}"
+    );
+    expect_quiet_then_trigger(&mut watcher, "same").await;
+}
+
+#[tokio::test]
+async fn watch_broken_file_fails_once_and_fix_loads() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    let good = headers_yml("good");
+    fs::write(&yml, &good).unwrap();
+    // Fast polling on top of notify: a failure must still be reported only once.
+    let opts = WatchOptions {
+        poll_interval: Duration::from_millis(50),
+        ..notify_only()
+    };
+    let (_, mut watcher) = start(&yml, opts);
+
+    fs::write(&yml, BROKEN_YML).unwrap();
+    match next_event(&mut watcher, DEADLINE).await {
+        WatchEvent::Failed { error } => {
+            assert!(
+                error
+                    .to_string()
+                    .contains("invalid value for X-Frame-Options"),
+                "{error}"
+            );
+        }
+        WatchEvent::Loaded(_) => panic!("a broken file loaded"),
+    }
+    // Many polls and a redundant event later, still no second Failed.
+    fs::write(&yml, BROKEN_YML).unwrap();
+    let again = tokio::time::timeout(Duration::from_millis(800), watcher.events().recv()).await;
+    assert!(again.is_err(), "failure reported again: {again:?}");
+
+    // Restoring the exact previous bytes is a fix too, although the content equals the last
+    // good generation.
+    fs::write(&yml, &good).unwrap();
+    expect_csp(&mut watcher, "good").await;
+}
+
+#[tokio::test]
+async fn watch_failure_mid_swap_is_retried_not_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("before")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // A non-atomic writer: the file is gone for a moment, then back with new content. The
+    // pause is part of the scenario, not synchronisation.
+    fs::remove_file(&yml).unwrap();
+    std::thread::sleep(Duration::from_millis(80));
+    fs::write(&yml, headers_yml("after")).unwrap();
+    expect_csp(&mut watcher, "after").await;
+}
+
+#[tokio::test]
+async fn watch_trigger_reports_failure_every_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("ok")).unwrap();
+    let (_, mut watcher) = start(&yml, poll_only(Duration::from_secs(3600)));
+    fs::write(&yml, BROKEN_YML).unwrap();
+    for _ in 0..2 {
+        watcher.trigger();
+        assert!(matches!(
+            next_event(&mut watcher, DEADLINE).await,
+            WatchEvent::Failed { .. }
+        ));
+    }
+}
+
+// ---- TLS: certificate and key files -------------------------------------------------------
+
+struct Pair {
+    cert_pem: String,
+    key_pem: String,
+}
+
+fn new_pair() -> Pair {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
+    Pair {
+        cert_pem: certified.cert.pem(),
+        key_pem: certified.signing_key.serialize_pem(),
+    }
+}
+
+fn tls_yml(cert: &str, key: &str) -> String {
+    format!("tls_server_config:\n  cert_file: {cert}\n  key_file: {key}\n")
+}
+
+fn write_pair(dir: &Path, pair: &Pair) {
+    fs::write(dir.join("server.crt"), &pair.cert_pem).unwrap();
+    fs::write(dir.join("server.key"), &pair.key_pem).unwrap();
+}
+
+fn served_pair(config: &ValidatedConfig) -> (String, String) {
+    let tls = config.tls.as_ref().expect("TLS enabled");
+    (
+        String::from_utf8(tls.cert_chain_pem.clone()).unwrap(),
+        String::from_utf8(tls.key_pem.to_vec()).unwrap(),
+    )
+}
+
+#[tokio::test]
+async fn watch_cert_then_key_never_loads_mismatched_pair() {
+    let dir = tempfile::tempdir().unwrap();
+    let pairs: Vec<Pair> = (0..3).map(|_| new_pair()).collect();
+    write_pair(dir.path(), &pairs[0]);
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, tls_yml("server.crt", "server.key")).unwrap();
+    let (initial, mut watcher) = start(&yml, notify_only());
+    assert_eq!(served_pair(&initial).0.trim(), pairs[0].cert_pem.trim());
+
+    for (step, pair) in pairs.iter().enumerate().skip(1) {
+        // Certificate first; the key follows after the retries are exhausted, so the
+        // half-done rotation is seen, reported as a failure and never loaded.
+        atomic_write(&dir.path().join("server.crt"), pair.cert_pem.as_bytes());
+        match next_event(&mut watcher, DEADLINE).await {
+            WatchEvent::Failed { error } => assert!(
+                error
+                    .to_string()
+                    .starts_with("failed to load X509KeyPair: "),
+                "step {step}: {error}"
+            ),
+            WatchEvent::Loaded(config) => {
+                panic!(
+                    "step {step}: loaded {:?} before the key",
+                    served_pair(&config).0
+                )
+            }
+        }
+        atomic_write(&dir.path().join("server.key"), pair.key_pem.as_bytes());
+        let config = next_loaded(&mut watcher).await;
+        let (cert, key) = served_pair(&config);
+        assert_eq!(cert.trim(), pair.cert_pem.trim(), "step {step}");
+        assert_eq!(key.trim(), pair.key_pem.trim(), "step {step}");
+    }
+}
+
+#[tokio::test]
+async fn watch_cert_and_key_close_together_load_once_matched() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = new_pair();
+    let new = new_pair();
+    write_pair(dir.path(), &old);
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, tls_yml("server.crt", "server.key")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // Key a moment after the certificate, inside the retry window: no failure is reported.
+    atomic_write(&dir.path().join("server.crt"), new.cert_pem.as_bytes());
+    std::thread::sleep(Duration::from_millis(120));
+    atomic_write(&dir.path().join("server.key"), new.key_pem.as_bytes());
+    let config = next_loaded(&mut watcher).await;
+    let (cert, key) = served_pair(&config);
+    assert_eq!(cert.trim(), new.cert_pem.trim());
+    assert_eq!(key.trim(), new.key_pem.trim());
+}
+
+#[tokio::test]
+async fn watch_follows_files_moved_to_a_new_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = new_pair();
+    write_pair(dir.path(), &first);
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, tls_yml("server.crt", "server.key")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // web.yml now points into another directory: that directory must be watched from then on.
+    let other: PathBuf = dir.path().join("certs");
+    fs::create_dir(&other).unwrap();
+    let second = new_pair();
+    write_pair(&other, &second);
+    atomic_write(
+        &yml,
+        tls_yml("certs/server.crt", "certs/server.key").as_bytes(),
+    );
+    let config = next_loaded(&mut watcher).await;
+    assert_eq!(served_pair(&config).0.trim(), second.cert_pem.trim());
+
+    // A rotation inside the new directory (both files swapped, key first then cert, each
+    // atomically; the intermediate state fails validation and is retried).
+    let third = new_pair();
+    let staging = dir.path().join("staging");
+    fs::create_dir(&staging).unwrap();
+    write_pair(&staging, &third);
+    fs::rename(staging.join("server.key"), other.join("server.key")).unwrap();
+    fs::rename(staging.join("server.crt"), other.join("server.crt")).unwrap();
+    let config = next_loaded(&mut watcher).await;
+    assert_eq!(served_pair(&config).0.trim(), third.cert_pem.trim());
+}
+
+#[tokio::test]
+async fn watch_change_between_load_and_spawn_is_reported() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml("loaded")).unwrap();
+    let initial = load(&yml).unwrap();
+    // The file moves on before the watcher exists; no event will ever mention it.
+    fs::write(&yml, headers_yml("newer")).unwrap();
+    let mut watcher = watch::spawn(yml.clone(), &initial, notify_only());
+    expect_csp(&mut watcher, "newer").await;
+}
