@@ -1,19 +1,356 @@
-//! `scrapegate serve` (the default subcommand).
+//! `scrapegate serve` (the default subcommand): flags, startup in the toolkit's order, the
+//! reload wiring (watcher events and SIGHUP into `Gateway::apply`) and graceful shutdown.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
+use scrapegate_config::ValidatedConfig;
+use scrapegate_config::watch::{self, WatchEvent, WatchOptions};
+use scrapegate_server::{Gateway, Handler, Routes, ServerOptions, UpstreamOptions, listener};
+use tokio::net::TcpListener;
+use tokio::signal::unix::{SignalKind, signal};
 
 /// Flags of `serve`.
 #[derive(Debug, Args, Default)]
 pub struct ServeArgs {
+    /// Address to listen on (repeatable): host:port, [::1]:port, or :port for every interface.
+    #[arg(long = "web.listen-address", default_value = ":9443")]
+    pub listen_addresses: Vec<String>,
+
+    /// Use the sockets systemd passed (LISTEN_FDS) instead of --web.listen-address.
+    #[arg(long = "web.systemd-socket")]
+    pub systemd_socket: bool,
+
     /// web.yml path; absent = plain HTTP, no auth.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
+
+    /// How often web.yml and its files are re-read as a safety net besides inotify (0s: only
+    /// when inotify reports a change).
+    #[arg(long = "web.config.poll-interval", default_value = "30s", value_parser = parse_duration)]
+    pub poll_interval: Duration,
+
+    /// Do not use inotify; notice changes by polling only.
+    #[arg(long = "web.config.no-inotify")]
+    pub no_inotify: bool,
+
+    /// Default upstream, e.g. http://127.0.0.1:9100 (a path in the URL replaces "/").
+    #[arg(long = "upstream")]
+    pub upstream: Option<String>,
+
+    /// PREFIX=URL, repeatable; the longest matching prefix wins. A path in URL replaces PREFIX.
+    #[arg(long = "route")]
+    pub routes: Vec<String>,
+
+    /// Separate listener for the gateway's own /metrics, /-/healthy and /-/ready (same web.yml
+    /// protection).
+    #[arg(long = "web.telemetry-address")]
+    pub telemetry_address: Option<String>,
+
+    /// Open connections beyond this are closed at once.
+    #[arg(long = "web.max-connections", default_value_t = 4096)]
+    pub max_connections: usize,
+
+    /// Longest TLS handshake.
+    #[arg(long = "web.handshake-timeout", default_value = "10s", value_parser = parse_duration)]
+    pub handshake_timeout: Duration,
+
+    /// Longest time for a request's headers to arrive.
+    #[arg(long = "web.header-read-timeout", default_value = "10s", value_parser = parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// Close connections idle this long (keep it above the scrape interval).
+    #[arg(long = "web.idle-timeout", default_value = "5m", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Largest request head in bytes (431 beyond it).
+    #[arg(long = "web.max-header-bytes", default_value_t = 65536)]
+    pub max_header_bytes: usize,
+
+    /// Merge flushes of pipelined HTTP/1 responses (hyper's experimental pipeline_flush).
+    #[arg(long = "web.http1-pipeline-flush")]
+    pub pipeline_flush: bool,
+
+    /// On SIGTERM/SIGINT, wait this long for in-flight requests before exiting.
+    #[arg(long = "web.shutdown-timeout", default_value = "30s", value_parser = parse_duration)]
+    pub shutdown_timeout: Duration,
+
+    /// Upstream deadline when the request has no X-Prometheus-Scrape-Timeout-Seconds.
+    #[arg(long = "upstream.timeout", default_value = "30s", value_parser = parse_duration)]
+    pub upstream_timeout: Duration,
+
+    /// How long idle upstream connections are kept for reuse.
+    #[arg(long = "upstream.idle-timeout", default_value = "50s", value_parser = parse_duration)]
+    pub upstream_idle_timeout: Duration,
+}
+
+/// Parses `500ms`, `10s`, `5m`, `1h`, combinations like `1m30s`, or bare seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let bad = || format!("invalid duration {s:?} (use e.g. 500ms, 10s, 5m, 1h)");
+    if let Ok(secs) = s.parse::<u64>() {
+        return Ok(Duration::from_secs(secs));
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = s;
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .ok_or_else(bad)?;
+        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit() || c == '.')
+            .unwrap_or(rest.len());
+        let scale = match &rest[..unit_len] {
+            "ms" => 0.001,
+            "s" => 1.0,
+            "m" => 60.0,
+            "h" => 3600.0,
+            _ => return Err(bad()),
+        };
+        rest = &rest[unit_len..];
+        total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad())?;
+    }
+    Ok(total)
+}
+
+impl ServeArgs {
+    fn server_options(&self) -> ServerOptions {
+        ServerOptions {
+            handshake_timeout: self.handshake_timeout,
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: self.max_connections,
+            max_header_bytes: self.max_header_bytes,
+            pipeline_flush: self.pipeline_flush,
+            upstream: UpstreamOptions {
+                timeout: self.upstream_timeout,
+                pool_idle_timeout: self.upstream_idle_timeout,
+                ..UpstreamOptions::default()
+            },
+            ..ServerOptions::default()
+        }
+    }
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let _ = args;
-    ExitCode::FAILURE
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(err = %e, "cannot start the async runtime");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(args, None))
+}
+
+/// Something the gateway's caller wants to know once it listens (the demo prints it).
+pub type OnListening = Box<dyn FnOnce(&[std::net::SocketAddr]) + Send>;
+
+/// Runs the gateway until SIGTERM/SIGINT; the exit code reports startup failures.
+pub async fn serve(args: ServeArgs, on_listening: Option<OnListening>) -> ExitCode {
+    match start_and_run(args, on_listening).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(err = %e, "scrapegate failed to start");
+            eprintln!("scrapegate: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open_listeners(args: &ServeArgs) -> Result<Vec<TcpListener>, String> {
+    if args.systemd_socket {
+        tracing::info!("Listening on systemd activated listeners instead of port listeners.");
+        return listener::systemd_listeners().map_err(|e| e.to_string());
+    }
+    if args.listen_addresses.is_empty() {
+        return Err("no web listen address or systemd socket flag specified".into());
+    }
+    args.listen_addresses
+        .iter()
+        .map(|a| listener::bind(a).map_err(|e| format!("listen tcp {a}: {e}")))
+        .collect()
+}
+
+async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Result<(), String> {
+    let routes = Routes::new(args.upstream.as_deref(), &args.routes).map_err(|e| e.to_string())?;
+    if routes.is_empty() {
+        return Err("no upstream: set --upstream URL or at least one --route PREFIX=URL".into());
+    }
+    // Go opens every listener before reading the config.
+    let listeners = open_listeners(&args).await?;
+    let telemetry = match &args.telemetry_address {
+        Some(a) => Some(listener::bind(a).map_err(|e| format!("listen tcp {a}: {e}"))?),
+        None => None,
+    };
+    let addrs: Vec<_> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    for a in &addrs {
+        tracing::info!(address = %a, "Listening on");
+    }
+
+    let config: Option<ValidatedConfig> = match &args.web_config_file {
+        None => None,
+        Some(path) => Some(scrapegate_config::load(path).map_err(|e| e.to_string())?),
+    };
+    if let Some(cfg) = &config {
+        for w in scrapegate_config::warnings(cfg) {
+            tracing::warn!(file = %cfg.path.display(), "{w}");
+        }
+    }
+    let (gateway, warnings) =
+        Gateway::new(config.as_ref(), routes, args.server_options()).map_err(|e| e.to_string())?;
+    for w in warnings {
+        tracing::warn!("{w}");
+    }
+    if let Some(rl) = config
+        .as_ref()
+        .map(|c| c.rate_limit)
+        .filter(|r| r.is_enabled())
+    {
+        tracing::info!(
+            burst = rl.burst,
+            interval = ?Duration::from_nanos(rl.interval_nanos.unsigned_abs()),
+            global = true,
+            "Rate Limiter is enabled."
+        );
+    }
+    for a in &addrs {
+        if gateway.tls_enabled() {
+            tracing::info!(http2 = gateway.http2_enabled(), address = %a, "TLS is enabled.");
+        } else {
+            tracing::info!(http2 = false, address = %a, "TLS is disabled.");
+        }
+    }
+    for l in listeners {
+        gateway.serve(l, Handler::Proxy);
+    }
+    if let Some(l) = telemetry {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(address = %a, "Telemetry listening on");
+        }
+        gateway.serve(l, Handler::Telemetry);
+    }
+    if let Some(f) = on_listening {
+        f(&addrs);
+    }
+
+    let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
+    let mut watcher = match (&args.web_config_file, &config) {
+        (Some(path), Some(cfg)) => Some(watch::spawn(
+            path.clone(),
+            cfg,
+            WatchOptions {
+                poll_interval: args.poll_interval,
+                use_notify: !args.no_inotify,
+                ..WatchOptions::default()
+            },
+        )),
+        _ => None,
+    };
+    let file = args
+        .web_config_file
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => break,
+            _ = sigint.recv() => break,
+            _ = sighup.recv() => match &watcher {
+                Some(w) => {
+                    tracing::info!(file = %file, "SIGHUP: reloading the web config");
+                    w.trigger();
+                }
+                None => tracing::info!("SIGHUP ignored: no --web.config.file"),
+            },
+            Some(event) = next_event(&mut watcher) => apply(&gateway, &file, event),
+        }
+    }
+
+    tracing::info!(timeout = ?args.shutdown_timeout, "Shutting down: draining in-flight requests");
+    gateway.shutdown();
+    if gateway.drain(args.shutdown_timeout).await {
+        tracing::info!("All connections closed");
+    } else {
+        tracing::warn!(
+            open = gateway.open_connections(),
+            "Shutdown timeout reached with connections still open"
+        );
+    }
+    Ok(())
+}
+
+async fn next_event(watcher: &mut Option<watch::Watcher>) -> Option<WatchEvent> {
+    match watcher {
+        Some(w) => w.events().recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn apply(gateway: &Gateway, file: &str, event: WatchEvent) {
+    match event {
+        WatchEvent::Loaded(cfg) => match gateway.apply(&cfg) {
+            Ok(report) => {
+                tracing::info!(
+                    file,
+                    generation = report.generation,
+                    tls = report.tls.as_deref().unwrap_or("off"),
+                    "Reloaded the web config"
+                );
+                for note in &report.needs_restart {
+                    tracing::warn!(file, "{note}");
+                }
+                for w in scrapegate_config::warnings(&cfg) {
+                    tracing::warn!(file, "{w}");
+                }
+            }
+            Err(e) => tracing::error!(
+                file,
+                err = %e,
+                "Reload refused; still serving the previous web config"
+            ),
+        },
+        WatchEvent::Failed { error } => {
+            gateway.record_reload_failure();
+            tracing::error!(
+                file,
+                err = %error,
+                "Reload failed; still serving the previous web config"
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_like_go_flags() {
+        assert_eq!(parse_duration("30s"), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
+        assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("").is_err());
+        assert!(parse_duration("1d").is_err());
+        assert!(parse_duration("s").is_err());
+        assert!(parse_duration("-1s").is_err());
+    }
 }

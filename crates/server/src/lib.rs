@@ -21,6 +21,7 @@ mod gateway;
 pub mod listener;
 pub mod ratelimit;
 pub mod routes;
+pub mod sample;
 mod snapshot;
 pub mod telemetry;
 mod tlsfront;
