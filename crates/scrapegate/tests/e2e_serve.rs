@@ -53,16 +53,35 @@ async fn tls_and_basic_auth_through_curl() {
     let addr = p.listening_on();
     assert!(
         p.stderr
-            .wait_for(STARTUP, |l| l.contains("msg=\"TLS is enabled.\"") && l.contains("http2=true"))
+            .wait_for(STARTUP, |l| l.contains("msg=\"TLS is enabled.\"")
+                && l.contains("http2=true"))
             .is_some(),
         "{}",
         p.stderr.all()
     );
     let ca = dir.path().join("ca.pem").display().to_string();
     let url = format!("https://{addr}/metrics");
-    let (code, body) = curl(&curl_bin, &["--cacert".into(), ca.clone(), "-u".into(), "dave:dave123".into(), url.clone()]);
+    let (code, body) = curl(
+        &curl_bin,
+        &[
+            "--cacert".into(),
+            ca.clone(),
+            "-u".into(),
+            "dave:dave123".into(),
+            url.clone(),
+        ],
+    );
     assert_eq!((code, body.as_str()), (200, "demo_metric 1\n"));
-    let (code, body) = curl(&curl_bin, &["--cacert".into(), ca.clone(), "-u".into(), "dave:wrong".into(), url.clone()]);
+    let (code, body) = curl(
+        &curl_bin,
+        &[
+            "--cacert".into(),
+            ca.clone(),
+            "-u".into(),
+            "dave:wrong".into(),
+            url.clone(),
+        ],
+    );
     assert_eq!((code, body.as_str()), (401, "Unauthorized\n"));
     let (code, _) = curl(&curl_bin, &["--cacert".into(), ca, url]);
     assert_eq!(code, 401);
@@ -81,11 +100,16 @@ async fn sigterm_lets_an_in_flight_slow_request_finish() {
     ]);
     let addr = p.listening_on();
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n").await.unwrap();
+    tcp.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
+        .await
+        .unwrap();
     // Wait (bounded) until the request is in flight at the upstream.
     let deadline = tokio::time::Instant::now() + STARTUP;
     while up.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
-        assert!(tokio::time::Instant::now() < deadline, "request never reached the upstream");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "request never reached the upstream"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     p.signal(libc::SIGTERM);
@@ -97,6 +121,11 @@ async fn sigterm_lets_an_in_flight_slow_request_finish() {
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     assert!(text.ends_with("demo_metric 1\n"), "{text}");
-    assert_eq!(p.wait_exit(Duration::from_secs(20)), Some(0), "{}", p.stderr.all());
+    assert_eq!(
+        p.wait_exit(Duration::from_secs(20)),
+        Some(0),
+        "{}",
+        p.stderr.all()
+    );
     assert!(p.stderr.all().contains("All connections closed"));
 }

@@ -106,7 +106,13 @@ impl Proc {
             .stderr
             .wait_for(STARTUP, |l| l.contains("msg=\"Listening on\""))
             .unwrap_or_else(|| panic!("no Listening on line:\n{}", self.stderr.all()));
-        let addr = line.split("address=").nth(1).unwrap().split(' ').next().unwrap();
+        let addr = line
+            .split("address=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap();
         addr.parse().unwrap()
     }
 
@@ -189,7 +195,8 @@ pub fn write_pki(dir: &Path) {
     let key = KeyPair::generate().unwrap();
     let mut leaf =
         CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).unwrap();
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     let cert = leaf.signed_by(&key, &issuer).unwrap();
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
