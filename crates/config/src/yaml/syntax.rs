@@ -22,8 +22,14 @@ enum Stage {
 /// Converts a yaml-rust2 error into the text yaml.v2 would return for the same input.
 pub fn syntax_error(err: &ScanError, text: &str) -> ConfigError {
     let (stage, problem) = translate(err.info(), err, text);
-    // Marker lines are 1-based; libyaml's are 0-based.
-    let zero_based = err.marker().line().saturating_sub(1);
+    // Marker lines are 1-based; libyaml's are 0-based. An unterminated quoted scalar is
+    // reported by libyaml where the input ends, by yaml-rust2 where the scalar starts.
+    let marker_line = if problem == "found unexpected end of stream" {
+        text.matches('\n').count() + 1
+    } else {
+        err.marker().line()
+    };
+    let zero_based = marker_line.saturating_sub(1);
     let shown = match stage {
         Stage::Scanner if zero_based != 0 => Some(zero_based + 1),
         Stage::Parser if zero_based != 0 => Some(zero_based),
