@@ -346,6 +346,7 @@ impl Reloader {
                 }
                 Outcome::Failed { .. } if failures < FAILURE_RETRIES => {
                     failures += 1;
+                    tracing::debug!(attempt = failures, "web config load failed; retrying");
                     sleep(RETRY_DELAY).await;
                 }
                 Outcome::Failed { error, key } => {
@@ -382,7 +383,8 @@ impl Reloader {
         // after every good load, changed or not.
         self.refresh_watches().await;
         if changed || recovered || forced {
-            tracing::info!(
+            // The consumer logs the outcome it applies; this is the watcher's own trace.
+            tracing::debug!(
                 path = %self.path.display(),
                 files = self.known_files.len(),
                 changed,
@@ -397,11 +399,8 @@ impl Reloader {
             return;
         }
         self.failed = Some(key);
-        tracing::warn!(
-            path = %self.path.display(),
-            error = %error,
-            "web config reload failed; keeping the last good configuration"
-        );
+        // The error text goes to the consumer, which logs it once; only the fact is traced.
+        tracing::debug!(path = %self.path.display(), "web config reload failed");
         let _ = self.events.send(WatchEvent::Failed { error }).await;
     }
 

@@ -168,6 +168,23 @@ mod tests {
     }
 
     #[test]
+    fn unwatchable_directories_are_skipped_not_fatal() {
+        let (poke, _rx) = mpsc::channel(1);
+        let mut watcher = DirWatcher::new(poke).expect("inotify available in tests");
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("no-such-dir").join("web.yml");
+        assert_eq!(
+            watcher.update(WatchSet::derive(std::slice::from_ref(&gone))),
+            0
+        );
+        let there = dir.path().join("web.yml");
+        assert_eq!(watcher.update(WatchSet::derive(&[there, gone])), 1);
+        // Moving away from a directory that was deleted meanwhile is fine too.
+        drop(dir);
+        assert_eq!(watcher.update(WatchSet::default()), 0);
+    }
+
+    #[test]
     fn read_access_is_ignored() {
         let filter = RwLock::new(WatchSet::derive(&[PathBuf::from("/x/web.yml")]));
         let open = Event::new(EventKind::Access(AccessKind::Open(AccessMode::Any)))
