@@ -119,13 +119,26 @@ impl std::fmt::Debug for Watcher {
     }
 }
 
-/// Reads and validates a generation: [`crate::load`], or a stand-in in unit tests.
-type Loader = fn(&Path) -> Result<ValidatedConfig, ConfigError>;
+/// How a generation is read: [`crate::load`] and [`crate::referenced_files`], or stand-ins
+/// in unit tests.
+#[derive(Clone, Copy)]
+struct Loader {
+    /// Reads and validates web.yml and everything it references.
+    load: fn(&Path) -> Result<ValidatedConfig, ConfigError>,
+    /// The files a web.yml refers to as far as it parses, for a config that fails to load.
+    referenced: fn(&Path) -> Vec<PathBuf>,
+}
+
+/// The real loader.
+const LOADER: Loader = Loader {
+    load: crate::load,
+    referenced: crate::referenced_files,
+};
 
 /// Starts watching `path`, whose current good generation is `initial`. Needs a tokio runtime
 /// (the watcher runs on its own task and does file reads on the blocking pool).
 pub fn spawn(path: PathBuf, initial: &ValidatedConfig, opts: WatchOptions) -> Watcher {
-    spawn_with(path, initial, opts, crate::load)
+    spawn_with(path, initial, opts, LOADER)
 }
 
 /// [`spawn`] with the loader as a parameter, so the watching logic is testable on its own.
@@ -166,8 +179,13 @@ enum Outcome {
         digest: Digest,
         stable: bool,
     },
-    /// `load` failed; `key` identifies the failing content.
-    Failed { error: ConfigError, key: Digest },
+    /// `load` failed; `key` identifies the failing content, `files` is what the broken
+    /// web.yml refers to (so those files are watched until it is fixed).
+    Failed {
+        error: ConfigError,
+        key: Digest,
+        files: Vec<PathBuf>,
+    },
 }
 
 /// Reads one generation: fingerprint, load, fingerprint again. Blocking.
@@ -181,7 +199,7 @@ fn read_generation(
     if skip_if == Some(before) {
         return Outcome::Unchanged;
     }
-    match loader(path) {
+    match (loader.load)(path) {
         Ok(config) => {
             let digest = fingerprint(&config.files);
             let stable = config.files.as_slice() == known && digest == before;
@@ -192,8 +210,11 @@ fn read_generation(
             }
         }
         Err(error) => {
-            let key = failure_key(&before, &error.to_string());
-            Outcome::Failed { error, key }
+            // Keyed on what the broken config refers to, not on the last good set: a new,
+            // still broken certificate is a new failure even if the message repeats.
+            let files = (loader.referenced)(path);
+            let key = failure_key(&fingerprint(&files), &error.to_string());
+            Outcome::Failed { error, key, files }
         }
     }
 }
@@ -349,8 +370,8 @@ impl Reloader {
                     tracing::debug!(attempt = failures, "web config load failed; retrying");
                     sleep(RETRY_DELAY).await;
                 }
-                Outcome::Failed { error, key } => {
-                    self.reject(error, key, forced).await;
+                Outcome::Failed { error, key, files } => {
+                    self.reject(error, key, files, forced).await;
                     return;
                 }
             }
@@ -394,7 +415,12 @@ impl Reloader {
         }
     }
 
-    async fn reject(&mut self, error: ConfigError, key: Digest, forced: bool) {
+    async fn reject(&mut self, error: ConfigError, key: Digest, files: Vec<PathBuf>, forced: bool) {
+        // Watch what the broken config points at as well (say, a certificate in a directory
+        // that is new to it), so the fix is seen without waiting for a poll.
+        let mut watch = self.known_files.clone();
+        watch.extend(files.into_iter().filter(|f| !self.known_files.contains(f)));
+        self.watch_files(watch).await;
         if !forced && self.failed == Some(key) {
             return;
         }
@@ -407,10 +433,14 @@ impl Reloader {
     /// Points the directory watches at the current file set (on the blocking pool, since
     /// notify answers through its own thread). Returns how many directories are watched.
     async fn refresh_watches(&mut self) -> usize {
+        self.watch_files(self.known_files.clone()).await
+    }
+
+    /// Points the directory watches at `files`. Returns how many directories are watched.
+    async fn watch_files(&mut self, files: Vec<PathBuf>) -> usize {
         let Some(mut dirs) = self.dirs.take() else {
             return 0;
         };
-        let files = self.known_files.clone();
         let result = tokio::task::spawn_blocking(move || {
             let count = dirs.update(WatchSet::derive(&files));
             (dirs, count)

@@ -448,3 +448,39 @@ async fn watch_change_between_load_and_spawn_is_reported() {
     let mut watcher = watch::spawn(yml.clone(), &initial, notify_only());
     expect_csp(&mut watcher, "newer").await;
 }
+
+#[tokio::test]
+async fn watch_broken_config_watches_the_files_it_points_to() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = new_pair();
+    write_pair(dir.path(), &first);
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, tls_yml("server.crt", "server.key")).unwrap();
+    let (_, mut watcher) = start(&yml, notify_only());
+
+    // web.yml now names files in a directory the last good generation never used, and they
+    // are not there yet: a failure, but that directory must be watched from now on.
+    let other = dir.path().join("next");
+    fs::create_dir(&other).unwrap();
+    atomic_write(
+        &yml,
+        tls_yml("next/server.crt", "next/server.key").as_bytes(),
+    );
+    match next_event(&mut watcher, DEADLINE).await {
+        WatchEvent::Failed { error } => assert!(
+            error.to_string().contains("no such file or directory"),
+            "{error}"
+        ),
+        WatchEvent::Loaded(_) => panic!("loaded without the files"),
+    }
+    // Only notify is on, and nothing touches web.yml again: the fix is seen through the
+    // watch on the new directory.
+    let second = new_pair();
+    let staging = dir.path().join("staging");
+    fs::create_dir(&staging).unwrap();
+    write_pair(&staging, &second);
+    fs::rename(staging.join("server.key"), other.join("server.key")).unwrap();
+    fs::rename(staging.join("server.crt"), other.join("server.crt")).unwrap();
+    let config = next_loaded(&mut watcher).await;
+    assert_eq!(served_pair(&config).0.trim(), second.cert_pem.trim());
+}

@@ -5,7 +5,7 @@
 //! text, like a certificate and key that must match.
 
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
@@ -49,9 +49,29 @@ fn fake_load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
     })
 }
 
+/// The files a stand-in config names, as far as it can be read.
+fn fake_referenced(path: &Path) -> Vec<PathBuf> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut files = vec![path.to_path_buf()];
+    if let Ok(text) = fs::read_to_string(path) {
+        files.extend(
+            text.lines()
+                .skip(1)
+                .filter(|l| !l.is_empty())
+                .map(|l| dir.join(l)),
+        );
+    }
+    files
+}
+
+const FAKE: Loader = Loader {
+    load: fake_load,
+    referenced: fake_referenced,
+};
+
 fn start(path: &Path, opts: WatchOptions) -> Watcher {
     let initial = fake_load(path).expect("initial config");
-    spawn_with(path.to_path_buf(), &initial, opts, fake_load)
+    spawn_with(path.to_path_buf(), &initial, opts, FAKE)
 }
 
 fn notify_only() -> WatchOptions {
