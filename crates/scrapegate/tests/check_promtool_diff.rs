@@ -192,6 +192,118 @@ const EXTRA: &[(&str, &str, bool)] = &[
     ("x_at_sign.yml", "a: @b\n", true),
     ("x_unknown_alias.yml", "a: *x\n", true),
     ("x_block_scalar.yml", "a: |\n  x\n y: 1\n", true),
+    (
+        "x_bad_escape.yml",
+        "http_server_config:\n  headers:\n    X-XSS-Protection: \"\\q\"\n",
+        true,
+    ),
+    (
+        "x_crlf.yml",
+        "http_server_config:\r\n  http2: false\r\n",
+        true,
+    ),
+    (
+        "x_comments.yml",
+        "http_server_config: # c\n  http2: false # c2\n  headers: {X-XSS-Protection: \"a # b\"}\n",
+        true,
+    ),
+    (
+        "x_flow_tls.yml",
+        "tls_server_config: {cert_file: server.crt, key_file: server.key}\n",
+        true,
+    ),
+    ("x_doc_end.yml", "http_server_config: {}\n...\n", true),
+    (
+        "x_yaml_directive.yml",
+        "%YAML 1.1\n---\nhttp_server_config: {}\n",
+        true,
+    ),
+    (
+        "x_str_tag.yml",
+        "http_server_config:\n  headers:\n    X-XSS-Protection: !!str 1\n",
+        true,
+    ),
+    (
+        "x_bool_tag_quoted.yml",
+        "http_server_config:\n  http2: !!bool \"true\"\n",
+        true,
+    ),
+    (
+        "x_str_tag_bool.yml",
+        "http_server_config:\n  http2: !!str true\n",
+        true,
+    ),
+    ("x_anchor_reuse.yml", "a: &x 1\nb: &x 2\n", true),
+    ("x_explicit_key.yml", "? http_server_config\n: {}\n", true),
+    (
+        "x_folded.yml",
+        "http_server_config:\n  headers:\n    X-XSS-Protection: >\n      a\n      b\n",
+        true,
+    ),
+    (
+        "x_timestamp_key.yml",
+        "basic_auth_users:\n  2001-01-01: x\n",
+        true,
+    ),
+    (
+        "x_quoted_null_enum.yml",
+        "tls_server_config:\n  min_version: \"null\"\n",
+        true,
+    ),
+    (
+        "x_title_null_enum.yml",
+        "tls_server_config:\n  min_version: Null\n",
+        true,
+    ),
+    (
+        "x_seq_enum.yml",
+        "tls_server_config:\n  min_version: [TLS12]\n",
+        true,
+    ),
+    (
+        "x_scalar_slice.yml",
+        "tls_server_config:\n  cipher_suites: TLS_AES_128_GCM_SHA256\n",
+        true,
+    ),
+    ("x_seq_users.yml", "basic_auth_users: [a]\n", true),
+    (
+        "x_scalar_headers.yml",
+        "http_server_config:\n  headers: foo\n",
+        true,
+    ),
+    (
+        "x_collection_values.yml",
+        "basic_auth_users:\n  u: [a]\n  v: {a: b}\n",
+        true,
+    ),
+    ("x_seq_doc.yml", "- a\n- b\n", true),
+    ("x_string_doc.yml", "\"just a string\"\n", true),
+    ("x_int_doc.yml", "123\n", true),
+    (
+        "x_merge_seq.yml",
+        "http_server_config:\n  <<: [{http2: false}, {headers: {X-XSS-Protection: a}}]\n",
+        true,
+    ),
+    (
+        "x_merge_map_dup.yml",
+        "basic_auth_users:\n  <<: {a: b}\n  a: c\n",
+        true,
+    ),
+    (
+        "x_dup_fields_and_keys.yml",
+        "http_server_config:\n  http2: false\n  http2: true\n  headers: {a: 1, a: 2}\n",
+        true,
+    ),
+    (
+        "x_local_tag.yml",
+        "http_server_config:\n  http2: !foo true\n",
+        true,
+    ),
+    (
+        "x_bad_list_indent.yml",
+        "tls_server_config:\n  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n   - x\n",
+        true,
+    ),
 ];
 
 fn promtool_available() -> bool {

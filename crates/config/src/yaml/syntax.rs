@@ -109,7 +109,17 @@ fn translate(info: &str, err: &ScanError, text: &str) -> (Stage, String) {
             .collect();
         return (Decoder, format!("unknown anchor '{name}' referenced"));
     }
-    let stage = if info.starts_with("while parsing") {
+    // yaml-rust2's parser (as opposed to its scanner) reports only these.
+    const PARSER_PROBLEMS: &[&str] = &[
+        "did not find expected <stream-start>",
+        "duplicate version directive",
+        "missing explicit document end marker before directive",
+        "the TAG directive must only be given at most once per handle in the same document",
+        "the handle wasn't declared",
+        "unexpected eof",
+        "while parsing anchor, found duplicated anchor",
+    ];
+    let stage = if PARSER_PROBLEMS.contains(&info) {
         Parser
     } else {
         Scanner
