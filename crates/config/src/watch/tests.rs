@@ -216,3 +216,36 @@ async fn kubernetes_data_swap() {
         assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), value);
     }
 }
+
+/// A stand-in loader for a writer that truncates and then writes: whenever it reads an empty
+/// file, the "writer" finishes its write a moment after the read.
+fn load_racing_a_writer(path: &Path) -> Result<ValidatedConfig, ConfigError> {
+    let result = fake_load(path);
+    if fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
+        let path = path.to_path_buf();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            let _ = fs::write(path, "written\n");
+        });
+    }
+    result
+}
+
+#[tokio::test]
+async fn truncate_then_write_never_applies_the_empty_window() {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, "before\n").unwrap();
+    let initial = fake_load(&yml).unwrap();
+    let loader = Loader {
+        load: load_racing_a_writer,
+        referenced: fake_referenced,
+    };
+    let mut watcher = spawn_with(yml.clone(), &initial, notify_only(), loader);
+    // The truncation: an empty file is a valid config for the loader, as for the real one.
+    fs::write(&yml, "").unwrap();
+    assert_eq!(
+        header(&next(&mut watcher, DEADLINE).await, "value"),
+        "written"
+    );
+}
