@@ -8,6 +8,7 @@
 //      FLOOD_USER (the real user: the worst case), plus lib.js variables.
 import http from 'k6/http';
 import { check, sleep } from 'k6';
+import { Counter } from 'k6/metrics';
 import { scrape, basic, USER, TARGET_URL, tlsOptions, num, str } from './lib.js';
 
 const INTERVAL = num('INTERVAL', 1);
@@ -15,6 +16,14 @@ const DURATION = str('DURATION', '30s');
 const FLOOD_USER = str('FLOOD_USER', USER);
 // 401 is the expected refusal; 429 (rate limit) and 503 (bcrypt queue full) are refusals too.
 const refused = http.expectedStatuses(401, 429, 503);
+// How the server refused the flood: 401 after a bcrypt (or a cached failure), 429 from a rate or
+// failure limiter, 503 when its bcrypt queue is full. Anything else counts as "other".
+const floodStatus = {
+  401: new Counter('flood_status_401'),
+  429: new Counter('flood_status_429'),
+  503: new Counter('flood_status_503'),
+  other: new Counter('flood_status_other'),
+};
 
 export const options = Object.assign(tlsOptions(), {
   scenarios: {
@@ -51,5 +60,6 @@ export function flood() {
     headers: { Authorization: basic(FLOOD_USER, randomPassword()) },
     responseCallback: refused,
   });
+  (floodStatus[res.status] || floodStatus.other).add(1);
   check(res, { 'wrong password refused': (r) => r.status === 401 || r.status === 429 || r.status === 503 });
 }
