@@ -17,9 +17,11 @@
 
 mod dirs;
 mod fingerprint;
+mod mounts;
 #[cfg(test)]
 mod tests;
 
+use std::collections::HashSet;
 use std::future::pending;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -159,6 +161,7 @@ fn spawn_with(
         events: events_tx,
         dirs: None,
         settle: opts.debounce.clamp(MIN_SETTLE, MAX_DEBOUNCE),
+        pinned: HashSet::new(),
     };
     let baseline = config_digest(initial);
     let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger), baseline));
@@ -244,6 +247,8 @@ struct Reloader {
     dirs: Option<DirWatcher>,
     /// How long new content must stay unchanged before it is applied.
     settle: Duration,
+    /// Files already reported as single-file mounts (warned about once).
+    pinned: HashSet<PathBuf>,
 }
 
 impl Reloader {
@@ -403,6 +408,7 @@ impl Reloader {
         // Symlink targets move with every Kubernetes swap, so the watch set is re-derived
         // after every good load, changed or not.
         self.refresh_watches().await;
+        self.warn_pinned_files().await;
         if changed || recovered || forced {
             // The consumer logs the outcome it applies; this is the watcher's own trace.
             tracing::debug!(
@@ -428,6 +434,26 @@ impl Reloader {
         // The error text goes to the consumer, which logs it once; only the fact is traced.
         tracing::debug!(path = %self.path.display(), "web config reload failed");
         let _ = self.events.send(WatchEvent::Failed { error }).await;
+    }
+
+    /// Warns once per file that is a mount point of its own (a Kubernetes `subPath` mount):
+    /// no reload can ever see its updates.
+    async fn warn_pinned_files(&mut self) {
+        let files = self.known_files.clone();
+        let Ok(pinned) =
+            tokio::task::spawn_blocking(move || mounts::single_file_mounts(&files)).await
+        else {
+            return;
+        };
+        for file in pinned {
+            if self.pinned.insert(file.clone()) {
+                tracing::warn!(
+                    file = %file.display(),
+                    "file is a mount point of its own (a Kubernetes subPath mount?): updates \
+                     to it never reach this path; mount the whole volume instead"
+                );
+            }
+        }
     }
 
     /// Points the directory watches at the current file set (on the blocking pool, since
