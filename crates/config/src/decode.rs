@@ -13,8 +13,10 @@ use crate::yaml::tree::{Document, Kind, NodeId};
 /// A fatal decoding error: returned as is (no `unmarshal errors` wrapper).
 pub type Fatal = ConfigError;
 
-/// Nesting beyond this is refused (yaml.v2's parser has the same limit and text).
-const MAX_DEPTH: usize = 10_000;
+/// Decoding recursion beyond this is refused. Only nested merge keys (`<<`) can nest deeper
+/// than the schema (four levels); Go's growable stacks have no such limit, ours are fixed, and
+/// a config nesting merges this deep is not a real one.
+const MAX_DEPTH: usize = 256;
 
 /// A Go struct decoded from a mapping (yaml.v2 `mappingStruct`).
 pub trait GoStruct {

@@ -46,6 +46,10 @@
 //!   does not support (P-224) are refused as `tls: failed to parse private key`.
 //! * **Null list elements** in `cipher_suites` / `curve_preferences` (Go's zero id, which
 //!   matches nothing) are dropped.
+//! * **Nesting limits.** Merge keys nested more than 256 deep give
+//!   `yaml: exceeded max depth of 256` (Go has no limit there); flow collections nested beyond
+//!   yaml-rust2's limit give `yaml: recursion limit exceeded` (yaml.v2: `exceeded max depth of
+//!   10000`).
 //! * **`!!binary`** scalars are kept as their base64 text rather than decoded.
 
 pub mod decode;

@@ -261,3 +261,33 @@ fn allowed_sans_nil_versus_empty() {
         Some(vec![])
     );
 }
+
+#[test]
+fn deeply_nested_input_is_refused_without_crashing() {
+    let flow = format!(
+        "http_server_config: {}{}\n",
+        "[".repeat(20_000),
+        "]".repeat(20_000)
+    );
+    assert!(err(&flow).starts_with("yaml: "));
+    let mut merges = String::from("http_server_config:\n");
+    for level in 1..400 {
+        merges.push_str(&"  ".repeat(level));
+        merges.push_str("<<:\n");
+    }
+    merges.push_str(&"  ".repeat(400));
+    merges.push_str("http2: false\n");
+    assert_eq!(err(&merges), "yaml: exceeded max depth of 256");
+}
+
+#[test]
+fn alias_expansion_is_bounded() {
+    // Each level merges the previous one ten times: 10^20 visits without a bound.
+    let mut text = String::from("x0: &x0 {http2: false}\n");
+    for i in 1..20 {
+        let refs = vec![format!("*x{}", i - 1); 10].join(", ");
+        text.push_str(&format!("x{i}: &x{i} {{<<: [{refs}]}}\n"));
+    }
+    text.push_str("http_server_config: *x19\n");
+    assert_eq!(err(&text), "yaml: document contains excessive aliasing");
+}
