@@ -4,16 +4,23 @@
 //! them may have changed, and publishes the outcome as [`WatchEvent`]s:
 //!
 //! * notify watches the **parent directories** of every file (and of symlink targets), so atomic
-//!   renames and Kubernetes `..data` swaps are seen; events are debounced;
+//!   renames and Kubernetes `..data` swaps are seen; events are debounced. While the config is
+//!   broken, the files the broken web.yml names are watched too, so the fix is seen at once;
 //! * a poll on [`WatchOptions::poll_interval`] runs as a safety net, and alone when notify is
-//!   off or cannot be set up (inotify instance limits): the process never dies over it;
+//!   off or cannot be set up (inotify instance or watch limits): the process never dies over it;
 //! * [`Watcher::trigger`] (SIGHUP) forces a reload that always reports its outcome;
 //! * each reload reads the whole set as one generation: the files are fingerprinted (SHA-256 of
 //!   their bytes, since mtimes can stay put) before and after [`crate::load`]; a generation
 //!   that moved underneath the load, or a load that failed, is retried a few times shortly
-//!   after, because a swap may be half done;
+//!   after, because a swap may be half done; new content must also hold still for the settle
+//!   time (the debounce) before it is applied, so a truncate-then-write never applies the
+//!   empty file in between;
 //! * `Loaded` is emitted only when the content really changed (or after a failure, or when
-//!   forced); `Failed` once per distinct failing content, not on every poll.
+//!   forced); `Failed` once per distinct failing content, not on every poll;
+//! * the first look, right after the watches are in place, compares against the config the
+//!   caller loaded, so a change made before the watcher existed is not lost;
+//! * files that are mount points of their own (Kubernetes `subPath`) are warned about: no
+//!   watcher can ever see their updates.
 
 mod dirs;
 mod fingerprint;
