@@ -1,16 +1,22 @@
 //! The toolkit's `web.Config` structs as yaml.v2 sees them: field names, Go type names for
 //! messages, defaults (spec §1.3) and the zero values a null section gets.
 
+use std::fmt;
+
+use zeroize::Zeroizing;
+
 use crate::ConfigError;
 use crate::decode::{Decoder, Fatal, GoStruct, SeqOutcome};
 use crate::model::{CipherSuite, Curve, TlsVersion};
 use crate::yaml::tree::{Document, NodeId};
 
-/// `web.TLSConfig` after decoding, before validation. Paths are as written.
-#[derive(Debug, Clone, Default)]
+/// `web.TLSConfig` after decoding, before validation. Paths are as written. `Debug` leaves the
+/// inline key out.
+#[derive(Clone, Default)]
 pub struct RawTls {
     pub cert: String,
-    pub key: String,
+    /// Inline private key (wiped on drop).
+    pub key: Zeroizing<String>,
     pub client_ca: String,
     pub cert_file: String,
     pub key_file: String,
@@ -41,8 +47,8 @@ pub struct RawRateLimit {
     pub interval_nanos: i64,
 }
 
-/// `web.Config`.
-#[derive(Debug, Clone)]
+/// `web.Config`. `Debug` shows user names only, never hashes or keys.
+#[derive(Clone)]
 pub struct RawConfig {
     pub tls: RawTls,
     pub http: RawHttp,
@@ -153,7 +159,7 @@ impl GoStruct for RawTls {
     ) -> Result<(), Fatal> {
         match field {
             0 => set(&mut self.cert, d.string(value, "string")?),
-            1 => set(&mut self.key, d.secret(value)?),
+            1 => set(&mut self.key, d.secret(value)?.map(Zeroizing::new)),
             2 => set(&mut self.client_ca, d.string(value, "string")?),
             3 => set(&mut self.cert_file, d.string(value, "string")?),
             4 => set(&mut self.key_file, d.string(value, "string")?),
@@ -257,5 +263,43 @@ impl GoStruct for RawRateLimit {
             _ => set(&mut self.interval_nanos, d.duration(value)?),
         }
         Ok(())
+    }
+}
+
+impl fmt::Debug for RawTls {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RawTls")
+            .field("cert_file", &self.cert_file)
+            .field("key_file", &self.key_file)
+            .field("client_ca_file", &self.client_ca_file)
+            .field("client_auth_type", &self.client_auth_type)
+            .field("inline_cert", &!self.cert.is_empty())
+            .field("inline_key", &!self.key.is_empty())
+            .field("inline_client_ca", &!self.client_ca.is_empty())
+            .field("cipher_suites", &self.cipher_suites)
+            .field("curve_preferences", &self.curve_preferences)
+            .field("min_version", &self.min_version)
+            .field("max_version", &self.max_version)
+            .field(
+                "prefer_server_cipher_suites",
+                &self.prefer_server_cipher_suites,
+            )
+            .field("client_allowed_sans", &self.client_allowed_sans)
+            .finish()
+    }
+}
+
+impl fmt::Debug for RawConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let users: Option<Vec<&str>> = self
+            .users
+            .as_ref()
+            .map(|u| u.iter().map(|(name, _)| name.as_str()).collect());
+        f.debug_struct("RawConfig")
+            .field("tls", &self.tls)
+            .field("http", &self.http)
+            .field("rate_limit", &self.rate_limit)
+            .field("users", &users)
+            .finish()
     }
 }
