@@ -706,6 +706,37 @@ async fn reload_sighup_forces_reload() {
         Duration::from_secs(5),
     )
     .await;
+
+    // A SIGHUP with nothing changed still reloads (and counts as a successful reload).
+    let before = gateway
+        .metrics(&client, "new-pw")
+        .await
+        .ok()
+        .and_then(|body| metric_value(&body, RELOADS_OK))
+        .expect("reload counter on /metrics");
+    gateway.sighup();
+    gateway
+        .eventually(
+            Duration::from_secs(5),
+            "a reload on SIGHUP without changes",
+            || async {
+                let now = gateway.metrics(&client, "new-pw").await.ok();
+                now.and_then(|body| metric_value(&body, RELOADS_OK))
+                    .is_some_and(|n| n > before)
+            },
+        )
+        .await;
+}
+
+/// The successful-reload counter's sample name.
+const RELOADS_OK: &str = "scrapegate_config_reloads_total{result=\"success\"}";
+
+/// The value of the sample called exactly `sample` in a Prometheus text exposition.
+fn metric_value(body: &str, sample: &str) -> Option<f64> {
+    body.lines()
+        .filter_map(|line| line.strip_prefix(sample))
+        .find_map(|rest| rest.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
 }
 
 /// Counts of the load clients.
