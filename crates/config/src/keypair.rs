@@ -82,7 +82,8 @@ pub fn x509_key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<KeyPair, String>
         SignatureAlgorithm::RSA => Family::Rsa,
         SignatureAlgorithm::ECDSA => Family::Ecdsa,
         SignatureAlgorithm::ED25519 => Family::Ed25519,
-        _ => return Err("tls: found unknown private key type in PKCS#8 wrapping".into()),
+        // Keys only rustls knows (ML-DSA): Go 1.25's x509 cannot parse them.
+        _ => return Err("tls: failed to parse private key".into()),
     };
     let key_spki = key
         .public_key()
@@ -115,7 +116,21 @@ fn parse_private_key(der: &[u8]) -> Result<std::sync::Arc<dyn SigningKey>, Strin
             return Ok(key);
         }
     }
+    if is_pkcs8_x25519(der) {
+        // Go's ParsePKCS8PrivateKey returns an *ecdh.PrivateKey, which X509KeyPair refuses.
+        return Err("tls: found unknown private key type in PKCS#8 wrapping".into());
+    }
     Err("tls: failed to parse private key".into())
+}
+
+/// A PKCS#8 `PrivateKeyInfo` whose algorithm is X25519 (OID 1.3.101.110): the
+/// `AlgorithmIdentifier` follows the version right at the start.
+fn is_pkcs8_x25519(der: &[u8]) -> bool {
+    const ALG_X25519: [u8; 7] = [0x30, 0x05, 0x06, 0x03, 0x2B, 0x65, 0x6E];
+    der.first() == Some(&0x30)
+        && der
+            .get(..16)
+            .is_some_and(|head| head.windows(ALG_X25519.len()).any(|w| w == ALG_X25519))
 }
 
 fn family_of(spki: &SubjectPublicKeyInfo<'_>) -> Option<Family> {
