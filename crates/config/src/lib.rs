@@ -43,7 +43,9 @@
 //!   first in file order, one of Go's possible answers.
 //! * **Malformed certificates** are reported as `x509: malformed certificate`; Go's x509 parser
 //!   has more detailed texts for individual structural faults. Private keys on curves aws-lc-rs
-//!   does not support (P-224) are refused as `tls: failed to parse private key`.
+//!   does not support (P-224) are refused as `tls: failed to parse private key`. Texts follow
+//!   Go 1.25: an X25519 PKCS#8 key gives `tls: found unknown private key type in PKCS#8
+//!   wrapping`, where promtool 2.42 (built with an older Go) says `failed to parse private key`.
 //! * **Null list elements** in `cipher_suites` / `curve_preferences` (Go's zero id, which
 //!   matches nothing) are dropped.
 //! * **Nesting limits.** Merge keys nested more than 256 deep give

@@ -291,6 +291,33 @@ fn other_x509_key_pair_texts() {
         ),
         "failed to load X509KeyPair: tls: failed to parse private key"
     );
+    // An X25519 key parses as PKCS#8 in Go 1.25, but is no signing key.
+    fx.write(
+        "x25519.key",
+        "-----BEGIN PRIVATE KEY-----\nMC4CAQAwBQYDK2VuBCIEIOi3+igMzyvHpz3t7/p/409CGEvmc8dzco8sIgEabI1A\n-----END PRIVATE KEY-----\n",
+    );
+    assert_eq!(
+        refused(
+            &fx,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: x25519.key\n"
+        ),
+        "failed to load X509KeyPair: tls: found unknown private key type in PKCS#8 wrapping"
+    );
+    // Only the first *PRIVATE KEY block counts, and encrypted keys are not supported.
+    fx.write(
+        "enc.key",
+        &format!(
+            "-----BEGIN ENCRYPTED PRIVATE KEY-----\naGVsbG8=\n-----END ENCRYPTED PRIVATE KEY-----\n{}",
+            fx.server_key
+        ),
+    );
+    assert_eq!(
+        refused(
+            &fx,
+            "tls_server_config:\n  cert_file: server.crt\n  key_file: enc.key\n"
+        ),
+        "failed to load X509KeyPair: tls: failed to parse private key"
+    );
 }
 
 #[test]
