@@ -291,3 +291,42 @@ fn alias_expansion_is_bounded() {
     text.push_str("http_server_config: *x19\n");
     assert_eq!(err(&text), "yaml: document contains excessive aliasing");
 }
+
+/// Texts confirmed identical with promtool (see the scrapegate crate's differential test),
+/// pinned here so they hold without promtool installed.
+#[test]
+fn syntax_errors_in_yaml_v2_form() {
+    let cases = [
+        (
+            "a: b: c\n",
+            "yaml: mapping values are not allowed in this context",
+        ),
+        ("a: b\n- c\n", "yaml: line 1: did not find expected key"),
+        (
+            "x:\n  - a\n  b: c\n",
+            "yaml: line 2: did not find expected '-' indicator",
+        ),
+        (
+            "a:\n  b: c\n d: e\n",
+            "yaml: line 2: did not find expected key",
+        ),
+        ("k: \"abc\n", "yaml: line 2: found unexpected end of stream"),
+        (
+            "tls_server_config: [a\n",
+            "yaml: line 1: did not find expected ',' or ']'",
+        ),
+        ("{a: b\n", "yaml: line 1: did not find expected ',' or '}'"),
+        (
+            "a: @b\n",
+            "yaml: found character that cannot start any token",
+        ),
+        ("a: *x\n", "yaml: unknown anchor 'x' referenced"),
+        (
+            "http_server_config:\n  headers:\n    X-XSS-Protection: \"\\q\"\n",
+            "yaml: line 3: found unknown escape character",
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(err(text), want, "{text:?}");
+    }
+}
