@@ -179,18 +179,29 @@ impl Gateway {
             .stderr(fs::File::create(&log).unwrap())
             .spawn()
             .expect("start scrapegate");
-        let gateway = Self {
+        let mut gateway = Self {
             child,
             listen,
             telemetry,
             log,
         };
+        // The toolkit's order is "Listening on" first and the config after, so an open port
+        // is not enough: wait for TLS handshakes to succeed on both listeners.
+        let client = Client::new();
+        let start = Instant::now();
         for addr in [listen, telemetry] {
-            gateway
-                .eventually(STARTUP, "the gateway to listen", || async move {
-                    TcpStream::connect(addr).await.is_ok()
-                })
-                .await;
+            while client.connect(addr).await.is_err() {
+                if let Ok(Some(status)) = gateway.child.try_wait() {
+                    panic!("scrapegate exited ({status}):\n{}", gateway.logs());
+                }
+                if start.elapsed() > STARTUP {
+                    panic!(
+                        "scrapegate not ready after {STARTUP:?}:\n{}",
+                        gateway.logs()
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
         }
         gateway
     }
@@ -557,6 +568,47 @@ async fn reload_certificate_replaced_atomically_within_1s() {
     site.rotate(&second);
     let took = wait_cert(&gateway, &client, &second, "pw", Duration::from_secs(1)).await;
     eprintln!("certificate rotation served after {took:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_half_rotation_keeps_the_old_pair_until_the_key_follows() {
+    let first = new_pair();
+    let site = Site::new(&first, "alice", "pw");
+    let upstream = start_upstream().await;
+    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let client = Client::new();
+
+    // New certificate, old key: the reload fails and the old pair keeps being served.
+    let second = new_pair();
+    atomic_write(
+        &site.dir.path().join("server.crt"),
+        second.cert_pem.as_bytes(),
+    );
+    gateway
+        .eventually(
+            Duration::from_secs(5),
+            "the failed reload on /metrics",
+            || async {
+                gateway
+                    .metrics_show(&client, "pw", &reload_ok_line(0))
+                    .await
+            },
+        )
+        .await;
+    let reply = gateway.get(&client, "pw").await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.leaf, first.der, "a half-rotated pair was served");
+
+    atomic_write(
+        &site.dir.path().join("server.key"),
+        second.key_pem.as_bytes(),
+    );
+    wait_cert(&gateway, &client, &second, "pw", Duration::from_secs(2)).await;
+    assert!(
+        gateway
+            .metrics_show(&client, "pw", &reload_ok_line(1))
+            .await
+    );
 }
 
 /// Publishes a Kubernetes Secret generation in `dir`: files in `..<stamp>/`, `..data` swapped
