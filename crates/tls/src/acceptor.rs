@@ -242,7 +242,7 @@ async fn handshake(
         .map_err(classify_io)?;
     let (_, conn) = stream.get_ref();
     let info = conn_info(&state, conn);
-    if let Err(reason) = post_handshake_policy(&state, conn) {
+    if let Err(reason) = post_handshake_policy(&state, info.client.as_ref()) {
         // Only reachable when a session resumed past a policy it no longer meets; there is no
         // way to send bad_certificate after the handshake, so the connection is just closed.
         return Err(AcceptError::Refused(reason));
@@ -264,17 +264,20 @@ fn classify_io(e: io::Error) -> AcceptError {
 }
 
 /// Re-checks the client policy on the finished connection. Full handshakes already passed the
-/// verifier; this catches resumed sessions (spec "deliberately differs" 6).
-fn post_handshake_policy(state: &TlsState, conn: &ServerConnection) -> Result<(), &'static str> {
+/// verifier; this catches resumed sessions (spec "deliberately differs" 6). Works on the
+/// identity `conn_info` extracted, so the leaf is parsed once per connection.
+fn post_handshake_policy(
+    state: &TlsState,
+    client: Option<&ClientIdentity>,
+) -> Result<(), &'static str> {
     let policy = &state.policy;
     if !policy.mode.requests_cert() {
         return Ok(());
     }
-    let leaf = conn.peer_certificates().and_then(|c| c.first());
     let mandatory = policy.mode.requires_cert() || policy.allowed_sans.is_some();
-    match (leaf, &policy.allowed_sans) {
+    match (client, &policy.allowed_sans) {
         (None, _) if mandatory => Err("certificate_required"),
-        (Some(leaf), Some(allowed)) if sans::check_allowed(leaf.as_ref(), allowed).is_err() => {
+        (Some(id), Some(allowed)) if !id.sans.iter().any(|san| allowed.contains(san)) => {
             Err("client_san")
         }
         _ => Ok(()),
