@@ -5,7 +5,8 @@
 //! failed, else 0. Like promtool (whose kingpin flag parser checks that every argument is an
 //! existing file before anything runs), a path that does not exist or is a directory is refused
 //! up front with `scrapegate: error: path '<file>' does not exist, try --help` (or
-//! `'<file>' is a directory`) and exit code 1, and no file is checked.
+//! `'<file>' is a directory`) and exit code 1, and no file is checked; no file at all gives
+//! promtool's `required argument 'web-config-files' not provided` and exit code 1.
 //!
 //! Beyond promtool, a valid file may get `<file> WARNING: <text>` lines after its verdict (the
 //! verdict and exit code do not change): settings rustls cannot serve, RSA keys, certificates
@@ -22,8 +23,8 @@ use clap::Subcommand;
 pub enum CheckCommand {
     /// Validate web.yml files: "<file> SUCCESS" or "<file> FAILED: <error>" on stderr.
     WebConfig {
-        /// The files to check.
-        #[arg(required = true)]
+        /// The files to check (at least one).
+        #[arg(value_name = "web-config-files")]
         files: Vec<PathBuf>,
     },
 }
@@ -31,6 +32,13 @@ pub enum CheckCommand {
 /// Runs `check`.
 pub fn run(cmd: CheckCommand) -> ExitCode {
     let CheckCommand::WebConfig { files } = cmd;
+    if files.is_empty() {
+        // promtool's wording and exit code, rather than clap's usage error (exit 2).
+        eprintln!(
+            "scrapegate: error: required argument 'web-config-files' not provided, try --help"
+        );
+        return ExitCode::FAILURE;
+    }
     if let Some(problem) = files.iter().find_map(|f| argument_problem(f)) {
         eprintln!("scrapegate: error: {problem}, try --help");
         return ExitCode::FAILURE;

@@ -113,3 +113,14 @@ fn warnings_follow_the_verdict_without_changing_it() {
     );
     assert_eq!(out.status.code(), Some(0));
 }
+
+#[test]
+fn no_file_at_all_is_refused_like_promtool() {
+    let fx = fixtures::build();
+    let out = scrapegate(&["check", "web-config"], fx.path());
+    assert_eq!(
+        stderr(&out),
+        "scrapegate: error: required argument 'web-config-files' not provided, try --help\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
