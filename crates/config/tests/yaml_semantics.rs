@@ -330,3 +330,26 @@ fn syntax_errors_in_yaml_v2_form() {
         assert_eq!(err(text), want, "{text:?}");
     }
 }
+
+/// The toolkit's `TestTLSConfigIsEnabled` table.
+#[test]
+fn tls_is_enabled_by_material_or_policy_only() {
+    use scrapegate_config::validate::tls_enabled;
+    let cases = [
+        ("", false),
+        (
+            "tls_server_config:\n  min_version: TLS13\n  prefer_server_cipher_suites: false\n",
+            false,
+        ),
+        ("tls_server_config:\n  cert_file: a\n  key_file: b\n", true),
+        ("tls_server_config:\n  cert: a\n  key: b\n", true),
+        ("tls_server_config:\n  client_ca_file: a\n", true),
+        (
+            "tls_server_config:\n  client_auth_type: RequireAndVerifyClientCert\n",
+            true,
+        ),
+    ];
+    for (text, enabled) in cases {
+        assert_eq!(tls_enabled(&ok(text).tls), enabled, "{text:?}");
+    }
+}
