@@ -16,6 +16,19 @@
 //!   in the caller's task and answers plain HTTP with Go's 400.
 //!
 //! It does not parse YAML, read files or open listeners.
+//!
+//! Where the behaviour differs from Go's `crypto/tls` (for the README):
+//! * TLS 1.0/1.1 minimums are raised to TLS 1.2 with a warning; a TLS 1.0/1.1 maximum is a load
+//!   error. CBC suites are dropped with a warning; a list leaving TLS 1.2 without a usable
+//!   suite is a load error. A pre-TLS 1.2 ClientHello still gets protocol_version, as in Go.
+//! * Without `curve_preferences` the groups are the provider's defaults (X25519MLKEM768,
+//!   X25519, P-256, P-384) plus P-521, which matches Go 1.24+'s default set.
+//! * With `client_allowed_sans` in an optional mode, a client without a certificate gets
+//!   certificate_required (Go panics and drops the connection).
+//! * A CA:TRUE client certificate that is not itself a configured CA is refused (unknown_ca),
+//!   even when a configured CA issued it; Go accepts that case.
+//! * A missing required certificate under TLS 1.2 gets rustls' certificate_required alert,
+//!   where Go sends bad_certificate.
 
 mod acceptor;
 mod client_auth;

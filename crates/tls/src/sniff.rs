@@ -88,7 +88,7 @@ fn classify_prefix(seen: &[u8]) -> Option<FirstBytes> {
 pub(crate) async fn reject_plain_http(mut tcp: TcpStream) -> io::Result<()> {
     discard_buffered(&tcp);
     tcp.write_all(PLAIN_HTTP_RESPONSE).await?;
-    close_gracefully(tcp).await
+    linger_and_close(tcp)
 }
 
 /// Reads the first record (the ClientHello), answers with a protocol_version alert, closes.
@@ -102,7 +102,7 @@ pub(crate) async fn refuse_version(mut tcp: TcpStream) -> io::Result<()> {
         tcp.read_exact(&mut body).await?;
         tcp.write_all(&PROTOCOL_VERSION_ALERT).await?;
     }
-    close_gracefully(tcp).await
+    linger_and_close(tcp)
 }
 
 /// Throws away bytes already received, without waiting.
@@ -117,9 +117,18 @@ fn discard_buffered(tcp: &TcpStream) {
     }
 }
 
-/// Half-closes, then waits (bounded) for the peer's close while discarding its input.
-async fn close_gracefully(mut tcp: TcpStream) -> io::Result<()> {
-    tcp.shutdown().await?;
+/// Half-closes, then, in a detached task bounded by `LINGER`, waits for the peer's close while
+/// discarding its input. Detached so the caller's outcome (and handshake deadline) is not
+/// affected by how slowly the peer closes.
+fn linger_and_close(tcp: TcpStream) -> io::Result<()> {
+    tokio::spawn(close_gracefully(tcp));
+    Ok(())
+}
+
+async fn close_gracefully(mut tcp: TcpStream) {
+    if tcp.shutdown().await.is_err() {
+        return;
+    }
     let drain = async {
         let mut scratch = [0u8; 4096];
         let mut total = 0;
@@ -131,7 +140,6 @@ async fn close_gracefully(mut tcp: TcpStream) -> io::Result<()> {
         }
     };
     let _ = tokio::time::timeout(LINGER, drain).await;
-    Ok(())
 }
 
 #[cfg(test)]
