@@ -6,11 +6,11 @@ use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use crate::go_hash::GoBcryptError;
-use crate::header::parse_basic_auth;
+use crate::header::{Scratch, parse_with_scratch};
 use crate::key::Keyer;
 use crate::limiter::FailureLimiter;
 use crate::metrics::AuthMetrics;
-use crate::pool::{Admission, Core, JobResult, JobSpec, Pool, wait};
+use crate::pool::{Admission, Core, JobResult, JobSpec, Pool, Slot, wait};
 use crate::tiers::{Tiers, Verdict};
 use crate::users::UserTable;
 use crate::verify::PreparedPassword;
@@ -30,7 +30,8 @@ pub struct AuthSettings {
     /// Threads that run bcrypt (default: available parallelism).
     pub pool_threads: usize,
     /// Distinct bcrypt jobs that may wait for a pool thread; beyond that a miss gets `Busy`
-    /// at once (default 32). 0 means a miss is only accepted when a thread is idle.
+    /// at once (default 32; at most 65,536, as the queue is allocated up front). 0 means a
+    /// miss is only accepted when a thread is idle.
     pub queue_capacity: usize,
     /// Failed attempts one source (IPv4 address or IPv6 /64) may make per window before its
     /// uncached attempts get `Limited` (default 20; 0 disables the limiter).
@@ -74,6 +75,12 @@ pub enum AuthDecision {
         /// Time until the source's failure window ends.
         retry_after: Duration,
     },
+}
+
+/// How far [`Authenticator::decide_now`] got.
+enum Step {
+    Decided(AuthDecision),
+    Wait(Slot),
 }
 
 /// Go-compatible basic auth with a keyed two-tier cache, coalescing, a bounded bcrypt pool,
@@ -161,54 +168,70 @@ impl Authenticator {
     /// Cache hits return without waiting. A miss waits for its (possibly shared) bcrypt job;
     /// the future is cancel-safe: dropping it leaves the job running and its verdict cached.
     pub async fn check(&self, authorization: Option<&[u8]>, peer: IpAddr) -> AuthDecision {
+        let result = match self.decide_now(authorization, peer) {
+            Step::Decided(decision) => return decision,
+            Step::Wait(slot) => wait(slot).await,
+        };
+        self.conclude(result, peer)
+    }
+
+    /// Everything up to the point where a miss has to wait for its bcrypt job; synchronous, so
+    /// the header scratch space and table guard never live in the future's state.
+    fn decide_now(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Step {
         let metrics = &self.core.metrics;
-        let table = self.table();
-        // Only an empty table lacks an entry for every name (the decoy answers otherwise).
+        let table = self.users.read().unwrap_or_else(PoisonError::into_inner);
         if table.is_empty() {
-            return AuthDecision::Allow;
+            return Step::Decided(AuthDecision::Allow);
         }
-        let Some(creds) = authorization.and_then(parse_basic_auth) else {
+        let mut scratch = Scratch::new();
+        let Some((user, password)) =
+            authorization.and_then(|value| parse_with_scratch(value, &mut scratch))
+        else {
             metrics.count_denied();
-            return AuthDecision::Deny;
+            return Step::Decided(AuthDecision::Deny);
         };
-        let Some((hash, known)) = table.lookup(creds.username()) else {
-            return AuthDecision::Allow;
+        let Some((hash, known)) = table.lookup(user) else {
+            // Unreachable (a non-empty table has a decoy), but never fail open.
+            metrics.count_denied();
+            return Step::Decided(AuthDecision::Deny);
         };
-        let key = self.keyer.key(creds.username(), hash, creds.password());
+        let key = self.keyer.key(user, hash, password);
         if self.core.tiers.is_success(&key) {
             metrics.count_hit();
             metrics.count_allowed();
-            return AuthDecision::Allow;
+            return Step::Decided(AuthDecision::Allow);
         }
+        let spec = JobSpec {
+            hash: hash.clone(),
+            password: PreparedPassword::new(password),
+            known,
+        };
+        // Misses must not hold the table: a reload waiting for it would stall cache hits.
+        drop(table);
         if let Some(retry_after) = self.limiter.limited(peer) {
             metrics.count_limited();
-            return AuthDecision::Limited { retry_after };
+            return Step::Decided(AuthDecision::Limited { retry_after });
         }
         if self.core.tiers.is_failure(&key) {
             metrics.count_failure_hit();
-            return self.fail(peer);
+            return Step::Decided(self.fail(peer));
         }
         metrics.count_miss();
-        let admission = self.pool.admit(key, || JobSpec {
-            hash: hash.clone(),
-            password: PreparedPassword::new(creds.password()),
-            known,
-        });
-        // Nothing borrowed from the table or the header lives past this point.
-        drop(creds);
-        drop(table);
-        let result = match admission {
-            Admission::Cached(verdict) => JobResult::Done(verdict),
-            Admission::Pending(slot) => wait(slot).await,
-            Admission::Busy => {
-                return AuthDecision::Busy {
-                    retry_after: self.busy_retry_after(),
-                };
+        match self.pool.admit(key, || spec) {
+            Admission::Cached(verdict) => {
+                Step::Decided(self.conclude(JobResult::Done(verdict), peer))
             }
-        };
+            Admission::Pending(slot) => Step::Wait(slot),
+            Admission::Busy => Step::Decided(AuthDecision::Busy {
+                retry_after: self.busy_retry_after(),
+            }),
+        }
+    }
+
+    fn conclude(&self, result: JobResult, peer: IpAddr) -> AuthDecision {
         match result {
             JobResult::Done(Verdict::Match) => {
-                metrics.count_allowed();
+                self.core.metrics.count_allowed();
                 AuthDecision::Allow
             }
             JobResult::Done(Verdict::Mismatch) => self.fail(peer),

@@ -54,6 +54,50 @@ impl fmt::Debug for BasicCredentials {
 /// `None` when the scheme is not `Basic `, the base64 is invalid, there is no `:`, or the value
 /// is longer than [`MAX_AUTHORIZATION_LEN`].
 pub fn parse_basic_auth(value: &[u8]) -> Option<BasicCredentials> {
+    let mut decoded = Zeroizing::new(Vec::new());
+    let len = decode_payload(value, &mut [], &mut decoded)?;
+    debug_assert_eq!(len, decoded.len());
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some(BasicCredentials { decoded, colon })
+}
+
+/// Scratch space for [`parse_with_scratch`]: decodes typical credentials without touching
+/// the heap. Wiped on drop.
+pub(crate) struct Scratch {
+    inline: Zeroizing<[u8; INLINE_LEN]>,
+    heap: Zeroizing<Vec<u8>>,
+}
+
+/// Decoded credentials that fit here stay on the stack.
+const INLINE_LEN: usize = 192;
+
+impl Scratch {
+    pub(crate) fn new() -> Self {
+        Self {
+            inline: Zeroizing::new([0u8; INLINE_LEN]),
+            heap: Zeroizing::new(Vec::new()),
+        }
+    }
+}
+
+/// [`parse_basic_auth`] into caller-owned scratch space: `(username, password)`.
+pub(crate) fn parse_with_scratch<'s>(
+    value: &[u8],
+    scratch: &'s mut Scratch,
+) -> Option<(&'s [u8], &'s [u8])> {
+    let len = decode_payload(value, &mut scratch.inline[..], &mut scratch.heap)?;
+    let decoded: &'s [u8] = if scratch.heap.is_empty() {
+        &scratch.inline[..len]
+    } else {
+        &scratch.heap[..]
+    };
+    let colon = decoded.iter().position(|&b| b == b':')?;
+    Some((&decoded[..colon], &decoded[colon + 1..]))
+}
+
+/// Checks the scheme and decodes the payload into `inline` if it surely fits, else into
+/// `heap`. Returns the decoded length.
+fn decode_payload(value: &[u8], inline: &mut [u8], heap: &mut Zeroizing<Vec<u8>>) -> Option<usize> {
     if value.len() > MAX_AUTHORIZATION_LEN || value.len() < PREFIX.len() {
         return None;
     }
@@ -61,8 +105,7 @@ pub fn parse_basic_auth(value: &[u8]) -> Option<BasicCredentials> {
     if !scheme.eq_ignore_ascii_case(PREFIX) {
         return None;
     }
-    let mut decoded = Zeroizing::new(Vec::with_capacity(payload.len().div_ceil(4) * 3));
-    let ok = if payload.iter().any(|&b| b == b'\r' || b == b'\n') {
+    if payload.iter().any(|&b| b == b'\r' || b == b'\n') {
         // Go's decoder skips CR and LF wherever they appear.
         let filtered: Zeroizing<Vec<u8>> = Zeroizing::new(
             payload
@@ -71,15 +114,23 @@ pub fn parse_basic_auth(value: &[u8]) -> Option<BasicCredentials> {
                 .filter(|&b| b != b'\r' && b != b'\n')
                 .collect(),
         );
-        GO_STD_ENCODING.decode_vec(&*filtered, &mut decoded).is_ok()
-    } else {
-        GO_STD_ENCODING.decode_vec(payload, &mut decoded).is_ok()
-    };
-    if !ok {
-        return None;
+        return decode_to_heap(&filtered, heap);
     }
-    let colon = decoded.iter().position(|&b| b == b':')?;
-    Some(BasicCredentials { decoded, colon })
+    let estimate = payload.len().div_ceil(4) * 3;
+    if estimate <= inline.len() {
+        GO_STD_ENCODING.decode_slice(payload, inline).ok()
+    } else {
+        decode_to_heap(payload, heap)
+    }
+}
+
+fn decode_to_heap(payload: &[u8], heap: &mut Zeroizing<Vec<u8>>) -> Option<usize> {
+    // Reserve the exact estimate so the buffer never reallocates (which would leave an
+    // unwiped copy behind).
+    heap.clear();
+    heap.reserve_exact(payload.len().div_ceil(4) * 3);
+    GO_STD_ENCODING.decode_vec(payload, heap).ok()?;
+    Some(heap.len())
 }
 
 #[cfg(test)]
@@ -96,8 +147,13 @@ mod tests {
         v
     }
 
+    /// Parses with both entry points and checks they agree.
     fn parse(v: &[u8]) -> Option<(Vec<u8>, Vec<u8>)> {
-        parse_basic_auth(v).map(|c| (c.username().to_vec(), c.password().to_vec()))
+        let owned = parse_basic_auth(v).map(|c| (c.username().to_vec(), c.password().to_vec()));
+        let mut scratch = Scratch::new();
+        let scratched = parse_with_scratch(v, &mut scratch).map(|(u, p)| (u.to_vec(), p.to_vec()));
+        assert_eq!(owned, scratched);
+        owned
     }
 
     fn pair(u: &str, p: &str) -> Option<(Vec<u8>, Vec<u8>)> {
@@ -175,7 +231,11 @@ mod tests {
         let mut creds = b"u:".to_vec();
         creds.extend_from_slice(&long);
         assert_eq!(parse(&enc(&creds)), None);
-        let fits = vec![b'a'; 4000];
+        let fits = vec![b'a'; 4000]; // decoded on the heap
+        let mut creds = b"u:".to_vec();
+        creds.extend_from_slice(&fits);
+        assert!(parse(&enc(&creds)).is_some());
+        let fits = vec![b'a'; 180]; // right at the inline limit
         let mut creds = b"u:".to_vec();
         creds.extend_from_slice(&fits);
         assert!(parse(&enc(&creds)).is_some());

@@ -16,6 +16,8 @@
 //! It does no I/O other than running bcrypt on its own threads, and depends on no other
 //! scrapegate crate. Nothing here logs or prints passwords, hashes, digests or keys.
 
+#![warn(missing_docs)]
+
 mod authenticator;
 pub mod go_hash;
 pub mod hashing;

@@ -32,7 +32,11 @@ pub(crate) enum JobResult {
     Abandoned,
 }
 
-type Slot = watch::Receiver<Option<JobResult>>;
+/// Where a job's result appears.
+pub(crate) type Slot = watch::Receiver<Option<JobResult>>;
+
+/// Largest queue accepted; see [`Pool::start`].
+const MAX_QUEUE: usize = 1 << 16;
 
 /// State shared by the authenticator and the pool threads.
 pub(crate) struct Core {
@@ -134,7 +138,8 @@ impl Pool {
     /// Starts the pool threads. If the OS refuses a thread the pool runs with fewer (logged);
     /// with none, every miss is answered `Busy`.
     pub(crate) fn start(core: Arc<Core>, threads: usize, queue_capacity: usize) -> Self {
-        let (sender, receiver) = sync_channel::<Job>(queue_capacity);
+        // The channel allocates its slots up front: keep a typo from reserving gigabytes.
+        let (sender, receiver) = sync_channel::<Job>(queue_capacity.min(MAX_QUEUE));
         let receiver = Arc::new(Mutex::new(receiver));
         let mut started = 0;
         for i in 0..threads.max(1) {

@@ -90,4 +90,25 @@ async fn unknown_users_cost_and_coalesce_like_known_ones() {
     }
     // Both runs were at cost 6, i.e. in the same histogram region; the decoy has that cost.
     assert_eq!(a.metrics().bcrypt_duration().count, 2);
+
+    // Traefik's leak: unknown users shared one key per password, so two different unknown
+    // names with the same password coalesced (one answered instantly) while known names did
+    // not. Here the key covers the name: different names never share a job, known or not.
+    let h2 = hash(b"pw", 6);
+    let b = Arc::new(
+        Authenticator::new([("k1", h.as_str()), ("k2", h2.as_str())], settings(2, 64)).unwrap(),
+    );
+    for pair in [["k1", "k2"], ["ghost1", "ghost2"]] {
+        let runs = b.metrics().bcrypt_runs();
+        let mut tasks = tokio::task::JoinSet::new();
+        for user in pair {
+            let b = Arc::clone(&b);
+            tasks.spawn(async move { b.check(Some(&basic(user, b"same")), LOCAL).await });
+        }
+        while let Some(decision) = tasks.join_next().await {
+            assert_eq!(decision.unwrap(), AuthDecision::Deny);
+        }
+        assert_eq!(b.metrics().bcrypt_runs(), runs + 2, "{pair:?}");
+    }
+    assert_eq!(b.metrics().coalesced(), 0);
 }
