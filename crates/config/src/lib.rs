@@ -4,7 +4,7 @@
 //! [`load`] is `web.Validate` plus loading: it returns one [`ValidatedConfig`] holding the
 //! parsed users and the PEM bytes of every referenced file, so no other crate reads a file or
 //! re-validates. [`check_http2_cipher_requirement`] is the extra check Go's server start does,
-//! and [`warnings`] lists what `scrapegate check web-config` reports beyond promtool.
+//! and [`warnings()`] lists what `scrapegate check web-config` reports beyond promtool.
 //!
 //! # Why not serde_yaml
 //!
