@@ -230,3 +230,17 @@ async fn supervise<F>(
         }
     }
 }
+
+impl crate::Gateway {
+    /// Serves one already-accepted plain-HTTP/1.1 connection over any byte stream (e.g. a
+    /// `tokio::io::duplex` half) through the same front end as the listeners: hyper's HTTP/1
+    /// builder, the connection clock and the gate. No connection slot is taken. For fuzzing
+    /// and tests; not a stable API.
+    #[doc(hidden)]
+    pub async fn serve_http1_io<I>(&self, io: I, peer: SocketAddr, handler: Handler)
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        drive(&self.shared, io, peer, handler, false, false).await;
+    }
+}

@@ -44,7 +44,7 @@ pub(crate) async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<GuardedBody>, std::convert::Infallible> {
     let guard = conn.clock.request_started();
-    let (resp, label) = gate(&shared, &conn, req).await;
+    let (resp, label) = gate(&shared, conn.peer, conn.https, conn.handler, req).await;
     shared
         .telemetry
         .metrics
@@ -66,18 +66,25 @@ fn telemetry_label() -> Arc<str> {
     L.get_or_init(|| Arc::from("telemetry")).clone()
 }
 
-async fn gate(
+/// The pipeline for one request from `peer` (`https`: it came over TLS).
+pub(crate) async fn gate<B>(
     shared: &Shared,
-    conn: &ConnCtx,
-    req: Request<Incoming>,
-) -> (Response<GateBody>, Arc<str>) {
+    peer: SocketAddr,
+    https: bool,
+    handler: Handler,
+    req: Request<B>,
+) -> (Response<GateBody>, Arc<str>)
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
     let metrics = &shared.telemetry.metrics;
     let snap = shared.snapshot.load_full();
-    let route = match conn.handler {
+    let route = match handler {
         Handler::Proxy => shared.routes.resolve(req.uri().path()),
         Handler::Telemetry => None,
     };
-    let label = match (conn.handler, &route) {
+    let label = match (handler, &route) {
         (Handler::Telemetry, _) => telemetry_label(),
         (Handler::Proxy, Some((r, _))) => r.label.clone(),
         (Handler::Proxy, None) => unrouted(),
@@ -94,7 +101,7 @@ async fn gate(
         .auth
         .check(
             req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes),
-            conn.peer.ip(),
+            peer.ip(),
         )
         .await;
     let mut resp = match decision {
@@ -102,13 +109,13 @@ async fn gate(
             if shared.auth.has_users() {
                 Metrics::inc(&metrics.auth_decisions, "outcome", "allow");
             }
-            match (conn.handler, route) {
+            match (handler, route) {
                 (Handler::Telemetry, _) => telemetry(shared, &req),
                 (Handler::Proxy, None) => body::not_found(),
                 (Handler::Proxy, Some((r, path))) => {
                     let origin = Origin {
-                        peer: conn.peer.ip(),
-                        https: conn.https,
+                        peer: peer.ip(),
+                        https,
                     };
                     match shared.upstream.forward(req, &r.target, &path, origin).await {
                         Ok((resp, ex)) => {
@@ -167,7 +174,7 @@ async fn gate(
 }
 
 /// `/metrics`, `/-/healthy`, `/-/ready` of the telemetry listener.
-fn telemetry(shared: &Shared, req: &Request<Incoming>) -> Response<GateBody> {
+fn telemetry<B>(shared: &Shared, req: &Request<B>) -> Response<GateBody> {
     if req.method() != Method::GET && req.method() != Method::HEAD {
         return body::text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
     }

@@ -362,6 +362,25 @@ impl Gateway {
             .is_ok()
     }
 
+    /// Runs one request through the gate in process (no socket on the client side): rate
+    /// limit, basic auth, headers, then the proxy or telemetry handler. For embedding and
+    /// benchmarks; the listeners use the same pipeline.
+    pub async fn handle<B>(
+        &self,
+        req: http::Request<B>,
+        peer: std::net::SocketAddr,
+        https: bool,
+        handler: Handler,
+    ) -> http::Response<crate::body::GateBody>
+    where
+        B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
+        B::Error: Into<crate::body::BoxError>,
+    {
+        crate::gate::gate(&self.shared, peer, https, handler, req)
+            .await
+            .0
+    }
+
     /// Open client connections right now.
     pub fn open_connections(&self) -> usize {
         self.shared.conns.open()

@@ -30,6 +30,8 @@ pub mod upstream;
 pub use authn::Decision;
 pub use gate::Handler;
 pub use gateway::{ApplyError, ApplyReport, Gateway, GatewayError, ServerOptions};
+/// The `http` crate, whose types [`Gateway::handle`] takes and returns.
+pub use http;
 pub use routes::{RouteError, Routes};
 pub use snapshot::Snapshot;
 pub use upstream::UpstreamOptions;

@@ -125,13 +125,17 @@ impl Upstream {
 
     /// Sends `req` to `target` at `path`, streaming both bodies. The whole exchange up to the
     /// response headers is bounded by the deadline, and so is the streamed response body.
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
-        req: Request<Incoming>,
+        req: Request<B>,
         target: &Target,
         upstream_path: &str,
         origin: Origin,
-    ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure> {
+    ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure>
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>,
+    {
         let timeout = self.deadline_for(req.headers());
         let started = Instant::now();
         let deadline = tokio::time::Instant::now() + timeout;
@@ -159,7 +163,7 @@ impl Upstream {
                     }
                 }
             } else {
-                let req = Request::from_parts(parts, body.map_err(BoxError::from).boxed());
+                let req = Request::from_parts(parts, body.map_err(Into::into).boxed());
                 self.client
                     .request(req)
                     .await

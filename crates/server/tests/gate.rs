@@ -276,3 +276,61 @@ async fn unrouted_path_gets_404() {
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["x-upstream-path"], "/metrics");
 }
+
+/// An upstream that answers the first request on each connection with keep-alive, then
+/// closes the connection when the second request arrives, without answering it.
+async fn one_shot_upstream() -> (
+    std::net::SocketAddr,
+    std::sync::Arc<std::sync::atomic::AtomicUsize>,
+) {
+    use std::sync::atomic::Ordering;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    let conns = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let conns2 = conns.clone();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            conns2.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 8192];
+                let mut seen = Vec::new();
+                let mut answered = false;
+                loop {
+                    let n = match tcp.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    seen.extend_from_slice(&buf[..n]);
+                    if !seen.windows(4).any(|w| w == b"\r\n\r\n") {
+                        continue;
+                    }
+                    if answered {
+                        return; // second request: hang up without a response
+                    }
+                    answered = true;
+                    seen.clear();
+                    let _ = tcp
+                        .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 12\r\n\r\nHello World!")
+                        .await;
+                }
+            });
+        }
+    });
+    (addr, conns)
+}
+
+/// A pooled upstream connection that turns out closed is retried once for GET.
+#[tokio::test]
+async fn get_is_retried_once_when_a_pooled_connection_turns_out_closed() {
+    let (addr, conns) = one_shot_upstream().await;
+    let gw = gateway(Some(config(None)), &format!("http://{addr}")).await;
+    let c = Client::plain();
+    for i in 0..3 {
+        let r = c.get(gw.addr, "/metrics", &[]).await;
+        assert_eq!(r.status, StatusCode::OK, "request {i}");
+        assert_eq!(r.body, "Hello World!");
+    }
+    assert!(conns.load(std::sync::atomic::Ordering::SeqCst) >= 2);
+    assert!(gw.gateway.metrics().upstream_retries.get() >= 1);
+}
