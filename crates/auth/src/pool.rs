@@ -219,7 +219,30 @@ pub(crate) async fn wait(mut slot: Slot) -> JobResult {
     }
 }
 
+/// Niceness of the pool threads. bcrypt is the one CPU-heavy thing the gateway does, and a
+/// flood of wrong passwords can keep every pool thread busy; at the lowest priority those
+/// threads only get CPU the request workers leave idle, so cached scrapes keep their
+/// throughput during a flood (on an idle machine bcrypt still runs at full speed).
+const POOL_NICE: i32 = 19;
+
+/// Lowers the calling thread's priority (Linux: `setpriority` on a thread id applies to that
+/// thread only). Best effort: a failure only costs the isolation, so it is logged, not fatal.
+fn lower_priority() {
+    #[cfg(target_os = "linux")]
+    {
+        // SAFETY: gettid has no preconditions; setpriority only reads its arguments.
+        let rc = unsafe {
+            let tid = libc::syscall(libc::SYS_gettid) as libc::id_t;
+            libc::setpriority(libc::PRIO_PROCESS, tid, POOL_NICE)
+        };
+        if rc != 0 {
+            tracing::debug!(error = %std::io::Error::last_os_error(), "could not lower the bcrypt thread's priority");
+        }
+    }
+}
+
 fn worker(receiver: &Mutex<Receiver<Job>>) {
+    lower_priority();
     loop {
         let next = receiver
             .lock()
