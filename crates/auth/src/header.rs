@@ -9,7 +9,7 @@ use std::fmt;
 use base64::Engine;
 use base64::alphabet;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Longest `Authorization` value decoded. Longer values are treated as malformed so hostile
 /// input costs bounded work; 8 KiB leaves room for any real user name and password.
@@ -55,16 +55,19 @@ impl fmt::Debug for BasicCredentials {
 /// is longer than [`MAX_AUTHORIZATION_LEN`].
 pub fn parse_basic_auth(value: &[u8]) -> Option<BasicCredentials> {
     let mut decoded = Zeroizing::new(Vec::new());
-    let len = decode_payload(value, &mut [], &mut decoded)?;
+    let len = decode_payload(value, &mut [], &mut 0, &mut decoded)?;
     debug_assert_eq!(len, decoded.len());
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some(BasicCredentials { decoded, colon })
 }
 
 /// Scratch space for [`parse_with_scratch`]: decodes typical credentials without touching
-/// the heap. Wiped on drop.
+/// the heap. Wiped on drop (only the bytes the decoder may have written, which keeps the
+/// byte-by-byte volatile wipe cheap on the hot path).
 pub(crate) struct Scratch {
-    inline: Zeroizing<[u8; INLINE_LEN]>,
+    inline: [u8; INLINE_LEN],
+    /// How much of `inline` may hold secret bytes.
+    dirty: usize,
     heap: Zeroizing<Vec<u8>>,
 }
 
@@ -74,9 +77,16 @@ const INLINE_LEN: usize = 192;
 impl Scratch {
     pub(crate) fn new() -> Self {
         Self {
-            inline: Zeroizing::new([0u8; INLINE_LEN]),
+            inline: [0u8; INLINE_LEN],
+            dirty: 0,
             heap: Zeroizing::new(Vec::new()),
         }
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        self.inline[..self.dirty].zeroize();
     }
 }
 
@@ -85,11 +95,16 @@ pub(crate) fn parse_with_scratch<'s>(
     value: &[u8],
     scratch: &'s mut Scratch,
 ) -> Option<(&'s [u8], &'s [u8])> {
-    let len = decode_payload(value, &mut scratch.inline[..], &mut scratch.heap)?;
-    let decoded: &'s [u8] = if scratch.heap.is_empty() {
-        &scratch.inline[..len]
+    let Scratch {
+        inline,
+        dirty,
+        heap,
+    } = scratch;
+    let len = decode_payload(value, inline, dirty, heap)?;
+    let decoded: &'s [u8] = if heap.is_empty() {
+        &inline[..len]
     } else {
-        &scratch.heap[..]
+        &heap[..]
     };
     let colon = decoded.iter().position(|&b| b == b':')?;
     Some((&decoded[..colon], &decoded[colon + 1..]))
@@ -97,7 +112,12 @@ pub(crate) fn parse_with_scratch<'s>(
 
 /// Checks the scheme and decodes the payload into `inline` if it surely fits, else into
 /// `heap`. Returns the decoded length.
-fn decode_payload(value: &[u8], inline: &mut [u8], heap: &mut Zeroizing<Vec<u8>>) -> Option<usize> {
+fn decode_payload(
+    value: &[u8],
+    inline: &mut [u8],
+    dirty: &mut usize,
+    heap: &mut Zeroizing<Vec<u8>>,
+) -> Option<usize> {
     if value.len() > MAX_AUTHORIZATION_LEN || value.len() < PREFIX.len() {
         return None;
     }
@@ -118,6 +138,8 @@ fn decode_payload(value: &[u8], inline: &mut [u8], heap: &mut Zeroizing<Vec<u8>>
     }
     let estimate = payload.len().div_ceil(4) * 3;
     if estimate <= inline.len() {
+        // The decoder writes within the estimate, even when it fails part-way.
+        *dirty = estimate;
         GO_STD_ENCODING.decode_slice(payload, inline).ok()
     } else {
         decode_to_heap(payload, heap)

@@ -54,7 +54,8 @@ impl AuthMetrics {
         denied,
         /// Credentials answered from the success tier without bcrypt.
         cache_hits,
-        /// Credentials found in neither tier (each either ran, joined or was refused a bcrypt).
+        /// Credentials found in neither tier: each then started, joined or was refused a
+        /// bcrypt, or found the verdict of one that finished a moment before.
         cache_misses,
         /// Credentials answered `Deny` from the failure tier without bcrypt.
         failure_hits,

