@@ -218,3 +218,55 @@ async fn plain_http_on_the_tls_port_gets_400() {
     assert!(text.starts_with("HTTP/1.0 400 Bad Request"), "{text}");
     assert!(text.contains("Client sent an HTTP request to an HTTPS server.\n"));
 }
+
+/// HTTP/2 connections have an idle limit too: the server closes (GOAWAY) an idle one.
+#[tokio::test]
+async fn idle_http2_connection_is_closed() {
+    use http_body_util::Empty;
+    use hyper_util::rt::{TokioExecutor, TokioIo};
+    let up = upstream().await;
+    let p = pki();
+    let gw = gateway_with(
+        Some(config(Some(tls_settings(&p)))),
+        &up.url(),
+        quick_timers(),
+    )
+    .await;
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(p.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let mut cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    cfg.alpn_protocols = vec![b"h2".to_vec()];
+    let tcp = TcpStream::connect(gw.addr).await.unwrap();
+    let tls = tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap();
+    let (mut sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    let conn = tokio::spawn(conn);
+    let req = http::Request::get(format!("https://localhost:{}/", gw.addr.port()))
+        .body(Empty::<bytes::Bytes>::new())
+        .unwrap();
+    assert_eq!(
+        sender.send_request(req).await.unwrap().status(),
+        StatusCode::OK
+    );
+    // The 600 ms idle limit closes the connection; the client's connection task ends.
+    tokio::time::timeout(Duration::from_secs(10), conn)
+        .await
+        .expect("idle h2 connection not closed")
+        .unwrap()
+        .ok();
+    let m = gw.gateway.render_metrics();
+    assert!(
+        m.contains("scrapegate_tls_handshakes_total{kind=\"full\"} 1"),
+        "{m}"
+    );
+}
