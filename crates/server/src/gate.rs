@@ -16,6 +16,7 @@ use crate::authn::Decision;
 use crate::body::{self, BoxError, GateBody};
 use crate::clock::{ConnClock, InflightGuard};
 use crate::gateway::Shared;
+use crate::routes::Route;
 use crate::telemetry::{self, Metrics};
 use crate::upstream::{Origin, UpstreamFailure};
 
@@ -112,53 +113,16 @@ where
             match (handler, route) {
                 (Handler::Telemetry, _) => telemetry(shared, &req),
                 (Handler::Proxy, None) => body::not_found(),
-                (Handler::Proxy, Some((r, path))) => {
+                (Handler::Proxy, Some((route, path))) => {
                     let origin = Origin {
                         peer: peer.ip(),
                         https,
                     };
-                    match shared.upstream.forward(req, &r.target, &path, origin).await {
-                        Ok((resp, ex)) => {
-                            metrics
-                                .upstream_latency
-                                .get_or_create(&[("route", r.label.clone())])
-                                .observe(ex.latency.as_secs_f64());
-                            if ex.retried {
-                                metrics.upstream_retries.inc();
-                            }
-                            resp
-                        }
-                        Err(f) => {
-                            Metrics::inc(&metrics.upstream_errors, "kind", f.label());
-                            match f {
-                                UpstreamFailure::Unreachable => body::bad_gateway(),
-                                UpstreamFailure::Timeout => body::gateway_timeout(),
-                            }
-                        }
-                    }
+                    proxy(shared, req, route, &path, origin).await
                 }
             }
         }
-        Decision::Deny => {
-            Metrics::inc(&metrics.auth_decisions, "outcome", "deny");
-            body::unauthorized()
-        }
-        Decision::Busy(after) => {
-            Metrics::inc(&metrics.auth_decisions, "outcome", "busy");
-            body::retry_after(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "Service Unavailable\n",
-                after.as_secs_f64().ceil() as u64,
-            )
-        }
-        Decision::Limited(after) => {
-            Metrics::inc(&metrics.auth_decisions, "outcome", "limited");
-            body::retry_after(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Too Many Requests\n",
-                after.as_secs_f64().ceil() as u64,
-            )
-        }
+        refused => refusal(metrics, refused),
     };
 
     // 3. configured headers: Go sets them before auth and the app, so every response except
@@ -171,6 +135,72 @@ where
         }
     }
     (resp, label)
+}
+
+/// Forwards an admitted request to its route's upstream; failures become 502 or 504.
+async fn proxy<B>(
+    shared: &Shared,
+    req: Request<B>,
+    route: &Route,
+    path: &str,
+    origin: Origin,
+) -> Response<GateBody>
+where
+    B: Body<Data = Bytes> + Send + Sync + 'static,
+    B::Error: Into<BoxError>,
+{
+    let metrics = &shared.telemetry.metrics;
+    match shared
+        .upstream
+        .forward(req, &route.target, path, origin)
+        .await
+    {
+        Ok((resp, ex)) => {
+            metrics
+                .upstream_latency
+                .get_or_create(&[("route", route.label.clone())])
+                .observe(ex.latency.as_secs_f64());
+            if ex.retried {
+                metrics.upstream_retries.inc();
+            }
+            resp
+        }
+        Err(f) => {
+            Metrics::inc(&metrics.upstream_errors, "kind", f.label());
+            match f {
+                UpstreamFailure::Unreachable => body::bad_gateway(),
+                UpstreamFailure::Timeout => body::gateway_timeout(),
+            }
+        }
+    }
+}
+
+/// The response for a request basic auth did not let through.
+fn refusal(metrics: &Metrics, decision: Decision) -> Response<GateBody> {
+    let secs = |d: std::time::Duration| d.as_secs_f64().ceil() as u64;
+    match decision {
+        // `Allow` never gets here (the caller serves it); were it to, failing closed is right.
+        Decision::Deny | Decision::Allow => {
+            Metrics::inc(&metrics.auth_decisions, "outcome", "deny");
+            body::unauthorized()
+        }
+        Decision::Busy(after) => {
+            Metrics::inc(&metrics.auth_decisions, "outcome", "busy");
+            body::retry_after(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Service Unavailable\n",
+                secs(after),
+            )
+        }
+        Decision::Limited(after) => {
+            Metrics::inc(&metrics.auth_decisions, "outcome", "limited");
+            body::retry_after(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Too Many Requests\n",
+                secs(after),
+            )
+        }
+    }
 }
 
 /// `/metrics`, `/-/healthy`, `/-/ready` of the telemetry listener.
