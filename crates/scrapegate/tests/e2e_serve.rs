@@ -129,3 +129,124 @@ async fn sigterm_lets_an_in_flight_slow_request_finish() {
     );
     assert!(p.stderr.all().contains("All connections closed"));
 }
+
+/// Plain GET over HTTP/1.1 on a fresh connection; returns the raw response text.
+async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(
+        format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut out = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
+        .await
+        .expect("no response")
+        .unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_every_listen_address_ipv4_and_ipv6() {
+    if std::net::TcpListener::bind("[::1]:0").is_err() {
+        eprintln!("SKIPPED: no IPv6 loopback on this machine");
+        return;
+    }
+    let up = upstream().await;
+    let p = spawn(&[
+        "--web.listen-address=127.0.0.1:0".into(),
+        "--web.listen-address=[::1]:0".into(),
+        format!("--upstream=http://{}", up.addr),
+    ]);
+    p.listening_on();
+    let lines: Vec<String> = p
+        .stderr
+        .all()
+        .lines()
+        .filter(|l| l.contains("msg=\"Listening on\""))
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    for line in lines {
+        let addr: std::net::SocketAddr = line
+            .split("address=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        let text = raw_get(addr, "/metrics").await;
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{addr}: {text}");
+    }
+}
+
+/// `--web.systemd-socket`: the gateway serves the socket passed as fd 3 with LISTEN_FDS=1 and
+/// LISTEN_PID set to its own pid (set by a shell that then execs the binary).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn systemd_socket_activation() {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let Some(sh) = tool("/bin/sh") else {
+        return;
+    };
+    let up = upstream().await;
+    let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = socket.local_addr().unwrap();
+    let fd = socket.as_raw_fd();
+    let mut cmd = std::process::Command::new(sh);
+    cmd.arg("-c")
+        .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
+        .arg(env!("CARGO_BIN_EXE_scrapegate"))
+        .arg("--web.systemd-socket")
+        .arg(format!("--upstream=http://{}", up.addr))
+        .env("LISTEN_FDS", "1")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped());
+    // SAFETY: only async-signal-safe dup2 between fork and exec; fd 3 becomes the listener
+    // (dup2 clears close-on-exec on the new descriptor).
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(fd, 3) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let mut child = cmd.spawn().unwrap();
+    drop(socket);
+    struct Kill(std::process::Child);
+    impl Drop for Kill {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let stderr = child.stderr.take().unwrap();
+    let _guard = Kill(child);
+    let lines = std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut seen = Vec::new();
+        for line in std::io::BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let done = line.contains("TLS is disabled.");
+            seen.push(line);
+            if done {
+                break;
+            }
+        }
+        seen
+    });
+    let seen = tokio::task::spawn_blocking(move || lines.join().unwrap())
+        .await
+        .unwrap();
+    assert!(
+        seen.iter()
+            .any(|l| l.contains("Listening on systemd activated listeners")),
+        "{seen:?}"
+    );
+    let text = raw_get(addr, "/metrics").await;
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+}
