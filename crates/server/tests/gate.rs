@@ -334,3 +334,38 @@ async fn get_is_retried_once_when_a_pooled_connection_turns_out_closed() {
     assert!(conns.load(std::sync::atomic::Ordering::SeqCst) >= 2);
     assert!(gw.gateway.metrics().upstream_retries.get() >= 1);
 }
+
+/// The deadline also bounds the streamed body: an upstream that stalls mid-body cannot hold
+/// the client past the scrape timeout.
+#[tokio::test]
+async fn stalled_upstream_body_is_cut_at_the_deadline() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move {
+        while let Ok((mut tcp, _)) = l.accept().await {
+            tokio::spawn(async move {
+                let mut buf = [0u8; 4096];
+                let _ = tcp.read(&mut buf).await;
+                let _ = tcp
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\npartial")
+                    .await;
+                tokio::time::sleep(Duration::from_secs(30)).await;
+            });
+        }
+    });
+    let gw = gateway(Some(config(None)), &format!("http://{addr}")).await;
+    let mut tcp = tokio::net::TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\nX-Prometheus-Scrape-Timeout-Seconds: 0.5\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let mut out = Vec::new();
+    let ended = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut out)).await;
+    assert!(ended.is_ok(), "client held past the deadline");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let text = String::from_utf8_lossy(&out);
+    assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    // The client got the head and the partial body, then the connection was closed.
+    assert!(text.ends_with("partial"), "{text}");
+}
