@@ -369,3 +369,54 @@ async fn stalled_upstream_body_is_cut_at_the_deadline() {
     // The client got the head and the partial body, then the connection was closed.
     assert!(text.ends_with("partial"), "{text}");
 }
+
+/// A saturated bcrypt pool answers 503 with `Retry-After` instead of queueing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn saturated_bcrypt_pool_gives_503_with_retry_after() {
+    let up = upstream().await;
+    let mut cfg = config(None);
+    // Cost 12 (~0.2 s per check) so concurrent misses overlap on any machine.
+    let slow = bcrypt::hash_with_result("right", 12)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    cfg.users = vec![scrapegate_config::User {
+        name: "u".into(),
+        hash: slow,
+    }];
+    let opts = scrapegate_server::ServerOptions {
+        auth: scrapegate_auth::AuthSettings {
+            pool_threads: 1,
+            queue_capacity: 0,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let gw = gateway_with(Some(cfg), &up.url(), opts).await;
+    let mut tasks = Vec::new();
+    for i in 0..4 {
+        let addr = gw.addr;
+        tasks.push(tokio::spawn(async move {
+            Client::plain()
+                .get(
+                    addr,
+                    "/",
+                    &[("authorization", basic("u", &format!("wrong{i}")))],
+                )
+                .await
+        }));
+    }
+    let mut busy = 0;
+    for t in tasks {
+        let r = t.await.unwrap();
+        match r.status {
+            StatusCode::UNAUTHORIZED => {}
+            StatusCode::SERVICE_UNAVAILABLE => {
+                busy += 1;
+                assert_eq!(r.body, "Service Unavailable\n");
+                assert!(r.headers.contains_key("retry-after"));
+            }
+            s => panic!("unexpected {s}"),
+        }
+    }
+    assert!(busy >= 1, "no request was refused with 503");
+}
