@@ -2,7 +2,8 @@
 //!
 //! `load` is what a reload pays (read web.yml, YAML decode, hash checks, read and match the
 //! certificate and key); `parse` is the YAML decode alone, the part exporter-toolkit repeats on
-//! every request (about 15 µs there, spec peers §9).
+//! every request (about 15 µs there, spec peers §9); `yaml_tree_only` is the yaml-rust2 event
+//! parse into the node tree, the larger part of `parse`.
 
 use std::path::PathBuf;
 
@@ -72,6 +73,12 @@ fn config_parse(c: &mut Criterion) {
     group.bench_function("parse_only", |b| {
         b.iter(|| {
             scrapegate_config::validate::parse_raw(std::hint::black_box(WEB_YML.as_bytes()))
+                .expect("valid")
+        })
+    });
+    group.bench_function("yaml_tree_only", |b| {
+        b.iter(|| {
+            scrapegate_config::yaml::tree::parse_first_document(std::hint::black_box(WEB_YML))
                 .expect("valid")
         })
     });
