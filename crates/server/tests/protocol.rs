@@ -116,7 +116,7 @@ async fn oversized_request_head_gets_431() {
 fn quick_timers() -> ServerOptions {
     ServerOptions {
         header_read_timeout: Duration::from_millis(300),
-        idle_timeout: Duration::from_millis(600),
+        idle_timeout: Duration::from_millis(1500),
         ..ServerOptions::default()
     }
 }
@@ -145,8 +145,8 @@ async fn idle_keepalive_outlives_the_header_timeout_then_closes() {
         .await
         .unwrap();
     read_responses(&mut tcp, 1).await;
-    // Longer than the 300 ms header timeout, shorter than the 600 ms idle timeout.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // Longer than the 300 ms header timeout, well short of the 1.5 s idle timeout.
+    tokio::time::sleep(Duration::from_millis(500)).await;
     tcp.write_all(b"GET /b HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
         .unwrap();
@@ -258,7 +258,7 @@ async fn idle_http2_connection_is_closed() {
         sender.send_request(req).await.unwrap().status(),
         StatusCode::OK
     );
-    // The 600 ms idle limit closes the connection; the client's connection task ends.
+    // The 1.5 s idle limit closes the connection; the client's connection task ends.
     tokio::time::timeout(Duration::from_secs(10), conn)
         .await
         .expect("idle h2 connection not closed")
