@@ -6,9 +6,6 @@
 
 use std::fmt;
 
-use base64::Engine;
-use base64::alphabet;
-use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 use zeroize::{Zeroize, Zeroizing};
 
 /// Longest `Authorization` value decoded. Longer values are treated as malformed so hostile
@@ -17,13 +14,18 @@ pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
 
 const PREFIX: &[u8] = b"Basic ";
 
-/// Go's `base64.StdEncoding` (not `.Strict()`): canonical padding, lax trailing bits.
-const GO_STD_ENCODING: GeneralPurpose = GeneralPurpose::new(
-    &alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_allow_trailing_bits(true)
-        .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
-);
+/// Standard base64 alphabet reverse table; `INVALID` marks bytes outside it.
+const INVALID: u8 = 0xff;
+const STD_DECODE: [u8; 256] = {
+    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut table = [INVALID; 256];
+    let mut i = 0;
+    while i < 64 {
+        table[alphabet[i] as usize] = i as u8;
+        i += 1;
+    }
+    table
+};
 
 /// Decoded basic credentials. The buffer is wiped on drop; `Debug` shows nothing secret.
 pub struct BasicCredentials {
@@ -68,7 +70,8 @@ pub(crate) struct Scratch {
     inline: [u8; INLINE_LEN],
     /// How much of `inline` may hold secret bytes.
     dirty: usize,
-    heap: Zeroizing<Vec<u8>>,
+    /// Used only for long values; wiped on drop (see `Drop`).
+    heap: Vec<u8>,
 }
 
 /// Decoded credentials that fit here stay on the stack.
@@ -79,7 +82,7 @@ impl Scratch {
         Self {
             inline: [0u8; INLINE_LEN],
             dirty: 0,
-            heap: Zeroizing::new(Vec::new()),
+            heap: Vec::new(),
         }
     }
 }
@@ -87,6 +90,9 @@ impl Scratch {
 impl Drop for Scratch {
     fn drop(&mut self) {
         self.inline[..self.dirty].zeroize();
+        if self.heap.capacity() > 0 {
+            self.heap.zeroize();
+        }
     }
 }
 
@@ -116,7 +122,7 @@ fn decode_payload(
     value: &[u8],
     inline: &mut [u8],
     dirty: &mut usize,
-    heap: &mut Zeroizing<Vec<u8>>,
+    heap: &mut Vec<u8>,
 ) -> Option<usize> {
     if value.len() > MAX_AUTHORIZATION_LEN || value.len() < PREFIX.len() {
         return None;
@@ -140,24 +146,62 @@ fn decode_payload(
     if estimate <= inline.len() {
         // The decoder writes within the estimate, even when it fails part-way.
         *dirty = estimate;
-        GO_STD_ENCODING.decode_slice(payload, inline).ok()
+        go_std_decode(payload, inline)
     } else {
         decode_to_heap(payload, heap)
     }
 }
 
-fn decode_to_heap(payload: &[u8], heap: &mut Zeroizing<Vec<u8>>) -> Option<usize> {
-    // Reserve the exact estimate so the buffer never reallocates (which would leave an
-    // unwiped copy behind).
+fn decode_to_heap(payload: &[u8], heap: &mut Vec<u8>) -> Option<usize> {
+    // Sized once, never reallocated (a reallocation would leave an unwiped copy behind).
     heap.clear();
-    heap.reserve_exact(payload.len().div_ceil(4) * 3);
-    GO_STD_ENCODING.decode_vec(payload, heap).ok()?;
-    Some(heap.len())
+    heap.resize(payload.len().div_ceil(4) * 3, 0);
+    let len = go_std_decode(payload, heap)?;
+    heap.truncate(len);
+    Some(len)
+}
+
+/// Go's `base64.StdEncoding.Decode` (not `.Strict()`) on input without CR/LF: whole
+/// quanta of four characters; `=` only as `xx==` or `xxx=` at the very end; the unused low
+/// bits of the last character are ignored. `out` must hold `len / 4 * 3` bytes.
+fn go_std_decode(input: &[u8], out: &mut [u8]) -> Option<usize> {
+    if input.len() % 4 != 0 {
+        return None;
+    }
+    let mut n = 0;
+    let quanta = input.len() / 4;
+    for (i, quad) in input.chunks_exact(4).enumerate() {
+        let last = i + 1 == quanta;
+        let pad = if last {
+            match (quad[2], quad[3]) {
+                (b'=', b'=') => 2,
+                (_, b'=') => 1,
+                _ => 0,
+            }
+        } else {
+            0
+        };
+        let mut bits: u32 = 0;
+        for &c in &quad[..4 - pad] {
+            let v = STD_DECODE[usize::from(c)];
+            if v == INVALID {
+                return None;
+            }
+            bits = (bits << 6) | u32::from(v);
+        }
+        bits <<= 6 * pad as u32;
+        let bytes = bits.to_be_bytes();
+        let take = 3 - pad;
+        out[n..n + take].copy_from_slice(&bytes[1..1 + take]);
+        n += take;
+    }
+    Some(n)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::Engine;
 
     fn enc(s: &[u8]) -> Vec<u8> {
         let mut v = b"Basic ".to_vec();
@@ -245,6 +289,36 @@ mod tests {
             pair("u", "p"),
             "CR/LF are skipped"
         );
+    }
+
+    #[test]
+    fn decoder_agrees_with_a_go_configured_base64_engine() {
+        use base64::alphabet;
+        use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+        const GO_STD: GeneralPurpose = GeneralPurpose::new(
+            &alphabet::STANDARD,
+            GeneralPurposeConfig::new()
+                .with_decode_allow_trailing_bits(true)
+                .with_decode_padding_mode(DecodePaddingMode::RequireCanonical),
+        );
+        // Exhaustive over short strings from alphabets that hit every rule: all of a mixed
+        // set up to one and a bit quanta, then padding placement across two quanta.
+        let mut out = [0u8; 8];
+        for (chars, lens) in [(&b"AQw/+=x-"[..], 0..=5u32), (&b"Aw="[..], 6..=8u32)] {
+            let radix = chars.len();
+            for len in lens {
+                for mut code in 0..radix.pow(len) {
+                    let mut input = Vec::new();
+                    for _ in 0..len {
+                        input.push(chars[code % radix]);
+                        code /= radix;
+                    }
+                    let ours = go_std_decode(&input, &mut out).map(|n| out[..n].to_vec());
+                    let theirs = GO_STD.decode(&input).ok();
+                    assert_eq!(ours, theirs, "{:?}", String::from_utf8_lossy(&input));
+                }
+            }
+        }
     }
 
     #[test]
