@@ -190,19 +190,19 @@ impl Authenticator {
             metrics.count_denied();
             return Step::Decided(AuthDecision::Deny);
         };
-        let Some((hash, known)) = table.lookup(user) else {
+        let Some((stored, known)) = table.lookup(user) else {
             // Unreachable (a non-empty table has a decoy), but never fail open.
             metrics.count_denied();
             return Step::Decided(AuthDecision::Deny);
         };
-        let key = self.keyer.key(user, hash, password);
+        let key = self.keyer.key(user, &stored.fingerprint, password);
         if self.core.tiers.is_success(&key) {
             metrics.count_hit();
             metrics.count_allowed();
             return Step::Decided(AuthDecision::Allow);
         }
         let spec = JobSpec {
-            hash: hash.clone(),
+            hash: stored.hash.clone(),
             password: PreparedPassword::new(password),
             known,
         };

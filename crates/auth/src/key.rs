@@ -4,18 +4,23 @@
 //! No plaintext is kept, a changed hash gives new keys (so stale results invalidate
 //! themselves), and length prefixes make every field boundary explicit: the concatenation
 //! attacks of CVE-2022-46146 and Traefik's GHSA-6765-c87h-8mrf cannot produce equal keys.
+//!
+//! The hash enters as a 16-byte fingerprint computed once at load time rather than its 57
+//! bytes, which keeps typical credentials within one SHA-256 block: the HMAC is most of the
+//! cost of a cache hit. Known users and the decoy are fingerprinted alike, so the work per
+//! request does not depend on whether the user exists.
 
 use std::fmt;
 use std::hash::{BuildHasher, Hash, Hasher};
 
 use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use sha2::{Digest, Sha256};
 use zeroize::Zeroize;
 
 use crate::go_hash::GoBcryptHash;
 
-/// Separates this key derivation from any other use of the same primitive.
-const DOMAIN: &[u8] = b"scrapegate-auth/cache-key/v1";
+/// Versions the encoding (the HMAC key is used for nothing else, so a short tag suffices).
+const DOMAIN: &[u8] = b"sgk1";
 
 /// A verification cache key (an HMAC output). `Debug` does not print it.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -70,6 +75,25 @@ impl BuildHasher for KeyHashBuilder {
     }
 }
 
+/// Identifies the parts of a stored hash that decide a comparison (cost, salt, the 31 hash
+/// characters): SHA-256 truncated to 128 bits. Version bytes and trailing junk never matter,
+/// so equivalent spellings share it. Hashes come from the configuration, not from clients.
+#[derive(Clone, PartialEq, Eq)]
+pub(crate) struct HashFingerprint([u8; 16]);
+
+impl HashFingerprint {
+    pub(crate) fn of(hash: &GoBcryptHash) -> Self {
+        let mut digest = Sha256::new();
+        digest.update(hash.cost.to_be_bytes());
+        digest.update(hash.encoded_salt);
+        digest.update(hash.encoded_hash);
+        let full = digest.finalize();
+        let mut out = [0u8; 16];
+        out.copy_from_slice(&full[..16]);
+        Self(out)
+    }
+}
+
 /// Derives [`CacheKey`]s. The HMAC is keyed once; each derivation clones the keyed state.
 pub(crate) struct Keyer {
     keyed: Hmac<Sha256>,
@@ -85,29 +109,36 @@ impl Keyer {
         Self { keyed }
     }
 
-    /// The key for `user` presenting `password` against `hash`.
-    pub(crate) fn key(&self, user: &[u8], hash: &GoBcryptHash, password: &[u8]) -> CacheKey {
+    /// The key for `user` presenting `password` against the hash with `fingerprint`.
+    pub(crate) fn key(
+        &self,
+        user: &[u8],
+        fingerprint: &HashFingerprint,
+        password: &[u8],
+    ) -> CacheKey {
         let mut mac = self.keyed.clone();
         mac.update(DOMAIN);
-        mac.update(&(user.len() as u64).to_be_bytes());
+        mac.update(&length_prefix(user));
         mac.update(user);
-        // The parsed hash has a fixed shape, so it needs no length prefix: only the parts
-        // that decide the comparison (version bytes and trailing junk never matter).
-        mac.update(&hash.cost.to_be_bytes());
-        mac.update(&hash.encoded_salt);
-        mac.update(&hash.encoded_hash);
-        mac.update(&(password.len() as u64).to_be_bytes());
+        mac.update(&fingerprint.0);
+        mac.update(&length_prefix(password));
         mac.update(password);
         CacheKey(mac.finalize().into_bytes().into())
     }
+}
+
+/// A field's length as 4 bytes. Fields are bounded by the header cap (8 KiB), far below
+/// 4 GiB, so the prefix is always exact.
+fn length_prefix(field: &[u8]) -> [u8; 4] {
+    u32::try_from(field.len()).unwrap_or(u32::MAX).to_be_bytes()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn hash(s: &str) -> GoBcryptHash {
-        GoBcryptHash::parse(s).unwrap()
+    fn hash(s: &str) -> HashFingerprint {
+        HashFingerprint::of(&GoBcryptHash::parse(s).unwrap())
     }
 
     const H1: &str = "$2y$10$qRTBuFoULoYNA7AQ/F3ck.trZBPyjV64.oA4ZsSBCIWvXuvQlQTuu";

@@ -3,13 +3,28 @@
 use std::collections::HashMap;
 
 use crate::go_hash::{GoBcryptError, GoBcryptHash};
+use crate::key::HashFingerprint;
 use crate::verify::random_decoy;
+
+/// A parsed hash and its cache-key fingerprint, computed once at load.
+#[derive(Clone)]
+pub(crate) struct StoredHash {
+    pub(crate) hash: GoBcryptHash,
+    pub(crate) fingerprint: HashFingerprint,
+}
+
+impl StoredHash {
+    fn new(hash: GoBcryptHash) -> Self {
+        let fingerprint = HashFingerprint::of(&hash);
+        Self { hash, fingerprint }
+    }
+}
 
 /// Parsed users and the decoy at the highest configured cost.
 pub(crate) struct UserTable {
-    users: HashMap<Box<[u8]>, GoBcryptHash>,
+    users: HashMap<Box<[u8]>, StoredHash>,
     /// `None` only when there are no users (then nothing is checked at all).
-    decoy: Option<GoBcryptHash>,
+    decoy: Option<StoredHash>,
 }
 
 impl UserTable {
@@ -23,13 +38,13 @@ impl UserTable {
         for (name, hash) in users {
             table.insert(
                 name.as_bytes().to_vec().into_boxed_slice(),
-                GoBcryptHash::parse(hash)?,
+                StoredHash::new(GoBcryptHash::parse(hash)?),
             );
         }
-        let decoy = table.values().map(|h| h.cost).max().map(|cost| {
+        let decoy = table.values().map(|h| h.hash.cost).max().map(|cost| {
             match previous.and_then(|p| p.decoy.as_ref()) {
-                Some(old) if old.cost == cost => old.clone(),
-                _ => random_decoy(cost),
+                Some(old) if old.hash.cost == cost => old.clone(),
+                _ => StoredHash::new(random_decoy(cost)),
             }
         });
         Ok(Self {
@@ -43,7 +58,7 @@ impl UserTable {
     }
 
     /// The hash to verify `name` against and whether the user exists. `None` with no users.
-    pub(crate) fn lookup(&self, name: &[u8]) -> Option<(&GoBcryptHash, bool)> {
+    pub(crate) fn lookup(&self, name: &[u8]) -> Option<(&StoredHash, bool)> {
         match self.users.get(name) {
             Some(hash) => Some((hash, true)),
             None => self.decoy.as_ref().map(|d| (d, false)),
@@ -63,7 +78,7 @@ mod tests {
         let t = UserTable::build([("carol", C10), ("alice", C12)], None).unwrap();
         let (decoy, known) = t.lookup(b"nobody").unwrap();
         assert!(!known);
-        assert_eq!(decoy.cost, 12);
+        assert_eq!(decoy.hash.cost, 12);
         assert!(t.lookup(b"alice").unwrap().1);
     }
 
@@ -71,9 +86,12 @@ mod tests {
     fn decoy_survives_a_reload_at_the_same_cost() {
         let t1 = UserTable::build([("carol", C10)], None).unwrap();
         let t2 = UserTable::build([("dave", C10)], Some(&t1)).unwrap();
-        assert_eq!(t1.lookup(b"x").unwrap().0, t2.lookup(b"x").unwrap().0);
+        assert_eq!(
+            t1.lookup(b"x").unwrap().0.hash,
+            t2.lookup(b"x").unwrap().0.hash
+        );
         let t3 = UserTable::build([("alice", C12)], Some(&t2)).unwrap();
-        assert_eq!(t3.lookup(b"x").unwrap().0.cost, 12);
+        assert_eq!(t3.lookup(b"x").unwrap().0.hash.cost, 12);
     }
 
     #[test]
