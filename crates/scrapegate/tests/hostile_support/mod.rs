@@ -31,13 +31,13 @@ pub fn raise_nofile(want: u64) -> u64 {
             rlim_max: 0,
         };
         assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl), 0);
-        let target = want.min(rl.rlim_max as u64);
-        if (rl.rlim_cur as u64) < target {
-            rl.rlim_cur = target as libc::rlim_t;
+        let target: libc::rlim_t = want.min(rl.rlim_max);
+        if rl.rlim_cur < target {
+            rl.rlim_cur = target;
             assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &rl), 0, "setrlimit");
         }
         libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl);
-        rl.rlim_cur as u64
+        rl.rlim_cur
     }
 }
 
@@ -275,13 +275,10 @@ impl Client {
 pub fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().filter(|l| !l.starts_with('#')).find_map(|l| {
         let rest = l.strip_prefix(name)?;
-        let rest = if name.ends_with('}') {
-            rest
-        } else if rest.starts_with(' ') {
-            rest
-        } else {
+        // `name` without labels must not match a longer name or a labelled sample.
+        if !name.ends_with('}') && !rest.starts_with(' ') {
             return None;
-        };
+        }
         rest.split_whitespace().next()?.parse().ok()
     })
 }
