@@ -103,14 +103,14 @@ async fn all_open(t: &Tally, want: usize, deadline: Duration) {
 async fn slowloris_1000_trickling_clients_leave_a_good_client_served_and_hit_the_header_timeout() {
     raise_nofile(8192);
     let up = upstream().await;
-    // The header deadline runs from the end of the handshake; 8 s leaves time to open all
+    // The header deadline runs from the end of the handshake; 10 s leaves time to open all
     // 1,000 connections (about 1-2 s here) and serve the good client before the first expires.
-    let header_timeout = Duration::from_secs(8);
+    let header_timeout = Duration::from_secs(10);
     let gw = start(
         &up,
         GwOpts {
             flags: vec![
-                "--web.header-read-timeout=8s".into(),
+                "--web.header-read-timeout=10s".into(),
                 "--web.handshake-timeout=10s".into(),
             ],
             ..GwOpts::default()
