@@ -2,7 +2,7 @@
 //! restricted TLS 1.2 suite list without an AES-128-GCM ECDHE suite.
 
 use crate::ConfigError;
-use crate::model::{CipherSuite, TlsVersion, ValidatedConfig};
+use crate::model::{CipherSuite, TlsSettings, TlsVersion, ValidatedConfig};
 
 /// Go's text, verbatim.
 const MISSING: &str = "http2: TLSConfig.CipherSuites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher (need at least one of TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)";
@@ -11,10 +11,15 @@ const MISSING: &str = "http2: TLSConfig.CipherSuites is missing an HTTP/2-requir
 /// older) is allowed, but neither required suite is listed. `promtool check web-config` does
 /// not run this check; `scrapegate serve` does.
 pub fn check_http2_cipher_requirement(cfg: &ValidatedConfig) -> Result<(), ConfigError> {
-    let Some(tls) = &cfg.tls else {
-        return Ok(());
-    };
-    if !cfg.http2 || tls.cipher_suites.is_empty() || tls.min_version >= TlsVersion::Tls13 {
+    match &cfg.tls {
+        Some(tls) => check_http2_ciphers(tls, cfg.http2),
+        None => Ok(()),
+    }
+}
+
+/// The same check on the TLS settings alone (the TLS crate runs it whenever it builds state).
+pub fn check_http2_ciphers(tls: &TlsSettings, http2: bool) -> Result<(), ConfigError> {
+    if !http2 || tls.cipher_suites.is_empty() || tls.min_version >= TlsVersion::Tls13 {
         return Ok(());
     }
     let has_required = tls.cipher_suites.iter().any(|s| {

@@ -66,7 +66,7 @@ pub mod warnings;
 pub mod watch;
 pub mod yaml;
 
-pub use http2::check_http2_cipher_requirement;
+pub use http2::{check_http2_cipher_requirement, check_http2_ciphers};
 pub use model::*;
 pub use validate::referenced_files;
 pub use warnings::warnings;

@@ -143,7 +143,7 @@ impl TlsAcceptor {
     /// Builds the first state. Runs Go's serve-time HTTP/2 cipher check as well.
     /// Returns the acceptor and the warnings about clamped settings.
     pub fn new(settings: &TlsSettings, http2: bool) -> Result<(Self, Vec<String>), TlsError> {
-        negotiation::check_http2_ciphers(settings, http2)?;
+        scrapegate_config::check_http2_ciphers(settings, http2).map_err(TlsError::Http2Cipher)?;
         let mut warnings = Vec::new();
         let state = TlsState::build(settings, http2, 1, Resumption::new()?, &mut warnings)?;
         let acceptor = Self {

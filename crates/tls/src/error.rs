@@ -18,7 +18,7 @@ pub enum TlsError {
     /// The cipher suite list leaves no usable suite for an enabled protocol version.
     CipherSuites(String),
     /// Go's HTTP/2 start-up check (spec §3.1): the list lacks an HTTP/2-required suite.
-    Http2Cipher,
+    Http2Cipher(scrapegate_config::ConfigError),
     /// rustls refused the assembled configuration.
     Rustls(rustls::Error),
 }
@@ -26,14 +26,14 @@ pub enum TlsError {
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Certificate(m) | Self::PrivateKey(m) => write!(f, "failed to load X509KeyPair: {m}"),
-            Self::KeyMismatch => f.write_str("failed to load X509KeyPair: tls: private key does not match public key"),
-            Self::Version(m) | Self::CipherSuites(m) => f.write_str(m),
-            Self::Http2Cipher => f.write_str(
-                "http2: TLSConfig.CipherSuites is missing an HTTP/2-required AES_128_GCM_SHA256 cipher \
-                 (need at least one of TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 or \
-                 TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)",
+            Self::Certificate(m) | Self::PrivateKey(m) => {
+                write!(f, "failed to load X509KeyPair: {m}")
+            }
+            Self::KeyMismatch => f.write_str(
+                "failed to load X509KeyPair: tls: private key does not match public key",
             ),
+            Self::Version(m) | Self::CipherSuites(m) => f.write_str(m),
+            Self::Http2Cipher(e) => write!(f, "{e}"),
             Self::Rustls(e) => write!(f, "tls: {e}"),
         }
     }

@@ -94,10 +94,40 @@ fn versions(
 
 /// The three TLS 1.3 suites (never restricted, as in Go) in the provider's order.
 fn tls13_suites() -> impl Iterator<Item = SupportedCipherSuite> {
-    aws_lc_rs::DEFAULT_CIPHER_SUITES
-        .iter()
-        .copied()
+    go_ordered(aws_lc_rs::DEFAULT_CIPHER_SUITES)
+        .into_iter()
         .filter(|s| s.version() == &TLS13)
+}
+
+/// Go's fixed server preference (crypto/tls `cipherSuitesPreferenceOrder` and
+/// `defaultCipherSuitesTLS13` on hardware with AES-GCM): AES-128-GCM, then AES-256-GCM, then
+/// ChaCha20, ECDSA before RSA within each. Go ≥ 1.17 picks by this order whatever the client or
+/// the file says, so the config sets `ignore_client_order` and lists suites in this order: the
+/// negotiated suite is the one Go would pick, and scanners see a server-enforced order.
+pub(crate) fn go_preference_rank(suite: rustls::CipherSuite) -> usize {
+    use rustls::CipherSuite as C;
+    const ORDER: [rustls::CipherSuite; 9] = [
+        C::TLS13_AES_128_GCM_SHA256,
+        C::TLS13_AES_256_GCM_SHA384,
+        C::TLS13_CHACHA20_POLY1305_SHA256,
+        C::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+        C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        C::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+        C::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+        C::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+        C::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    ];
+    ORDER
+        .iter()
+        .position(|s| *s == suite)
+        .unwrap_or(ORDER.len())
+}
+
+/// `suites` sorted into Go's preference order (stable for anything Go does not rank).
+fn go_ordered(suites: &[SupportedCipherSuite]) -> Vec<SupportedCipherSuite> {
+    let mut ordered = suites.to_vec();
+    ordered.sort_by_key(|s| go_preference_rank(s.suite()));
+    ordered
 }
 
 /// The rustls TLS 1.2 suite for a Go name; `None` for TLS 1.3 and CBC names.
@@ -129,8 +159,8 @@ fn suite_fits_key(suite: SupportedCipherSuite, key_type: KeyType) -> bool {
     rsa == key_type.uses_rsa_suites()
 }
 
-/// The allowed suites in the provider's preference order. rustls follows the client's order
-/// among them (`ignore_client_order` stays false), which is what Go's tests expect (spec §5.2).
+/// The allowed suites in Go's preference order (see [`go_preference_rank`]); the server's order
+/// decides, as in Go, which is also what Go's tests expect (spec §5.2).
 fn cipher_suites(
     configured: &[CipherSuite],
     tls12: bool,
@@ -138,7 +168,7 @@ fn cipher_suites(
     warnings: &mut Vec<String>,
 ) -> Result<Vec<SupportedCipherSuite>, TlsError> {
     if configured.is_empty() {
-        return Ok(aws_lc_rs::DEFAULT_CIPHER_SUITES.to_vec());
+        return Ok(go_ordered(aws_lc_rs::DEFAULT_CIPHER_SUITES));
     }
     for suite in configured.iter().filter(|s| s.is_cbc()) {
         warnings.push(format!(
@@ -146,9 +176,8 @@ fn cipher_suites(
             suite.go_name()
         ));
     }
-    let chosen: Vec<SupportedCipherSuite> = aws_lc_rs::DEFAULT_CIPHER_SUITES
-        .iter()
-        .copied()
+    let chosen: Vec<SupportedCipherSuite> = go_ordered(aws_lc_rs::DEFAULT_CIPHER_SUITES)
+        .into_iter()
         .filter(|s| {
             configured
                 .iter()
@@ -197,24 +226,4 @@ fn kx_groups(curves: &[Curve]) -> Vec<&'static dyn SupportedKxGroup> {
         }
     }
     groups
-}
-
-/// Go's serve-time HTTP/2 check (spec §3.1): with h2 on, an explicit suite list and a minimum
-/// below TLS 1.3, one of the two ECDHE AES-128-GCM suites must be listed.
-pub(crate) fn check_http2_ciphers(s: &TlsSettings, http2: bool) -> Result<(), TlsError> {
-    let below_13 = s.min_version < TlsVersion::Tls13;
-    if !http2 || s.cipher_suites.is_empty() || !below_13 {
-        return Ok(());
-    }
-    let has_required = s.cipher_suites.iter().any(|c| {
-        matches!(
-            c,
-            CipherSuite::EcdheRsaAes128GcmSha256 | CipherSuite::EcdheEcdsaAes128GcmSha256
-        )
-    });
-    if has_required {
-        Ok(())
-    } else {
-        Err(TlsError::Http2Cipher)
-    }
 }

@@ -89,10 +89,8 @@ impl TlsState {
         let base = rustls::crypto::aws_lc_rs::default_provider();
         let material = material::load(&s.cert_chain_pem, &s.key_pem, &base)?;
         let negotiation = negotiation::negotiate(s, material.key_type, warnings)?;
-        if s.prefer_server_cipher_suites {
-            warnings
-                .push("prefer_server_cipher_suites has no effect (as in Go 1.17 and later)".into());
-        }
+        // `prefer_server_cipher_suites` is accepted and ignored, as in Go ≥ 1.17. No warning:
+        // it defaults to true, so a warning would fire for every file that never mentions it.
         let provider = Arc::new(negotiation.provider);
         let verifier = Arc::new(ClientVerifier::new(s, &provider, warnings));
         let resolver: Arc<dyn ResolvesServerCert> =
@@ -106,9 +104,9 @@ impl TlsState {
         } else {
             vec![b"http/1.1".to_vec()]
         };
-        // Go ignores the configured order; following the client's order among the allowed
-        // suites is what its tests expect (spec §5.2).
-        config.ignore_client_order = false;
+        // Go ignores both the configured order and the client's: it picks by its own fixed
+        // preference, which is the order the suites are listed in (spec §5.2).
+        config.ignore_client_order = true;
         resumption.install(&mut config);
 
         Ok(Self {

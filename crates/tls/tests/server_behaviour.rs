@@ -247,7 +247,7 @@ fn some_ciphers(
     s
 }
 
-/// Cases 8–11: the list restricts, the client's order decides, prefer_server has no effect.
+/// Cases 8–11: the list restricts, Go's fixed preference decides, prefer_server has no effect.
 #[tokio::test]
 async fn cipher_restriction_and_negotiated_suite() {
     use rustls::CipherSuite as C;
@@ -273,7 +273,7 @@ async fn cipher_restriction_and_negotiated_suite() {
             AlertDescription::HandshakeFailure,
         );
         assert_eq!(expect_refused(&mut server).await, "handshake_failure");
-        // Cases 10/11: client [AES128, AES256] → AES128 whatever the server's order.
+        // Cases 10/11: client [AES128, AES256] → AES128 whatever the file's order.
         let opts = client(vec![
             cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
             cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
@@ -287,6 +287,20 @@ async fn cipher_restriction_and_negotiated_suite() {
             Some(C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
         );
         assert_eq!(info.protocol, Some(rustls::ProtocolVersion::TLSv1_2));
+        // Go's own preference decides, not the client's: a client preferring AES-256 still
+        // gets AES-128, as a Go server gives it.
+        let opts = client(vec![
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+        ]);
+        round_trip(server.addr, client_config(&ca.cert_der, &opts))
+            .await
+            .unwrap();
+        let info = server.outcome().await.unwrap();
+        assert_eq!(
+            info.cipher_suite,
+            Some(C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
+        );
     }
 }
 
