@@ -12,7 +12,6 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::error::TlsError;
-use crate::negotiation;
 use crate::resumption::Resumption;
 use crate::sans::{self, ClientIdentity};
 use crate::sniff::{self, FirstBytes};
