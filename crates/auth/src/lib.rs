@@ -13,6 +13,13 @@
 //!   detached on a bounded pool of bcrypt threads with a bounded queue (`Busy` when full), a
 //!   decoy for unknown users at the highest configured cost, and a per-source failure limiter.
 //!
+//! Beyond the design's deliberate differences (keyed tiered cache, parallel bounded pool,
+//! cost-matched decoy), two small ones: `Authorization` values over
+//! [`MAX_AUTHORIZATION_LEN`] (8 KiB) are treated as malformed, and a stored salt containing
+//! CR or LF never authenticates (Go would decode a shorter salt; only a crafted hash could
+//! notice). Pool threads run at the lowest scheduling priority, so a flood of misses only
+//! gets CPU that request handling leaves idle.
+//!
 //! It does no I/O other than running bcrypt on its own threads, and depends on no other
 //! scrapegate crate. Nothing here logs or prints passwords, hashes, digests or keys.
 
