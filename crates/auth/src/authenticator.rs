@@ -13,7 +13,7 @@ use crate::metrics::AuthMetrics;
 use crate::pool::{Admission, Core, JobResult, JobSpec, Pool, Slot, wait};
 use crate::tiers::{Tiers, Verdict};
 use crate::users::UserTable;
-use crate::verify::PreparedPassword;
+use crate::verify::{MAX_KEY_LEN, PreparedPassword};
 
 /// Tuning of the caches, the bcrypt pool and the failure limiter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,7 +195,10 @@ impl Authenticator {
             metrics.count_denied();
             return Step::Decided(AuthDecision::Deny);
         };
-        let key = self.keyer.key(user, &stored.fingerprint, password);
+        // bcrypt never reads past 72 bytes, so neither does the key: suffix variants of one
+        // password share an entry instead of each costing a bcrypt and a cache slot.
+        let significant = &password[..password.len().min(MAX_KEY_LEN)];
+        let key = self.keyer.key(user, &stored.fingerprint, significant);
         if self.core.tiers.is_success(&key) {
             metrics.count_hit();
             metrics.count_allowed();

@@ -115,12 +115,14 @@ async fn password_bytes_71_72_73() {
     .unwrap();
     let mut p73 = p72.clone();
     p73.push(b'!');
-    assert_eq!(check(&a, "u72", &p72).await, AuthDecision::Allow);
+    // 73 bytes first, while cold: the bcrypt itself ignores the extra byte.
     assert_eq!(
         check(&a, "u72", &p73).await,
         AuthDecision::Allow,
         "72 + extra matches"
     );
+    assert_eq!(a.metrics().bcrypt_runs(), 1);
+    assert_eq!(check(&a, "u72", &p72).await, AuthDecision::Allow);
     assert_eq!(
         check(&a, "u72", &p71).await,
         AuthDecision::Deny,
@@ -132,6 +134,15 @@ async fn password_bytes_71_72_73() {
         AuthDecision::Deny,
         "72 vs 71 differ"
     );
+
+    // Bytes past 72 are not part of the cache key either: suffix variants share the entry.
+    let runs = a.metrics().bcrypt_runs();
+    for extra in [&b"x"[..], b"yy", &[b'z'; 200]] {
+        let mut longer = p72.clone();
+        longer.extend_from_slice(extra);
+        assert_eq!(check(&a, "u72", &longer).await, AuthDecision::Allow);
+    }
+    assert_eq!(a.metrics().bcrypt_runs(), runs, "answered from the cache");
 }
 
 #[tokio::test]
