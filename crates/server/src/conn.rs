@@ -126,7 +126,9 @@ async fn serve_connection(
     let Some(tls) = &shared.tls else {
         return drive(shared, tcp, peer, handler, false, false).await;
     };
-    match tls.accept(tcp, shared.opts.handshake_timeout).await {
+    // Boxed, like the connections below: a task's future is as large as its largest state, and
+    // the handshake state would otherwise stay reserved for the connection's whole life.
+    match Box::pin(tls.accept(tcp, shared.opts.handshake_timeout)).await {
         Ok((io, hs)) => {
             let m = &shared.telemetry.metrics;
             Metrics::inc(
@@ -170,14 +172,28 @@ async fn drive<I>(
     let service =
         service_fn(move |req| gate::serve(Arc::clone(&svc_shared), Arc::clone(&ctx), req));
     let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
+    // Each protocol's connection is boxed at its own size, so an HTTP/1 connection does not
+    // carry room for an HTTP/2 one (or the handshake) in its task.
     if h2 {
-        let conn = shared.h2.serve_connection(io, service);
-        tokio::pin!(conn);
-        supervise(shared, conn, |c| c.graceful_shutdown(), &clock, peer).await;
+        let mut conn = Box::pin(shared.h2.serve_connection(io, service));
+        supervise(
+            shared,
+            conn.as_mut(),
+            |c| c.graceful_shutdown(),
+            &clock,
+            peer,
+        )
+        .await;
     } else {
-        let conn = shared.h1.serve_connection(io, service);
-        tokio::pin!(conn);
-        supervise(shared, conn, |c| c.graceful_shutdown(), &clock, peer).await;
+        let mut conn = Box::pin(shared.h1.serve_connection(io, service));
+        supervise(
+            shared,
+            conn.as_mut(),
+            |c| c.graceful_shutdown(),
+            &clock,
+            peer,
+        )
+        .await;
     }
 }
 

@@ -1,0 +1,118 @@
+//! The request path in memory: arbitrary bytes into the gateway's HTTP/1.1 front end (hyper's
+//! HTTP/1 builder as configured by the gateway, the connection clock, then the gate: rate
+//! limit, basic auth, configured headers, routing, and the proxy or telemetry handler) over a
+//! `tokio::io::duplex` stream, through `Gateway::serve_http1_io`. The upstream route points at
+//! 127.0.0.1:1, where nothing listens, so a request that gets through is answered 502 without
+//! leaving the machine.
+//!
+//! The first input byte picks the handler (bit 0: proxy or telemetry) and the peer address
+//! (so the per-source failure limiter does not end up answering everything with 429); the
+//! rest is what the client sends before closing its write side. Checks: no panic; the
+//! connection ends within 10 s; whatever comes back starts as an HTTP/1.x response; and no
+//! 2xx is ever answered unless the input carries alice's valid credentials (no auth bypass).
+#![no_main]
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use libfuzzer_sys::fuzz_target;
+use scrapegate_config::{RateLimit, User, ValidatedConfig};
+use scrapegate_server::{Gateway, Handler, Routes, ServerOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::runtime::Runtime;
+
+/// base64 of `alice:alice123`, minus the last character (whose low bits Go ignores).
+const ALICE_B64_PREFIX: &[u8] = b"YWxpY2U6YWxpY2UxMj";
+
+struct World {
+    rt: Runtime,
+    gateway: Gateway,
+}
+
+fn world() -> &'static World {
+    static WORLD: OnceLock<World> = OnceLock::new();
+    WORLD.get_or_init(|| {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let hash = |pw: &str| {
+            bcrypt::hash_with_result(pw, 4)
+                .unwrap()
+                .format_for_version(bcrypt::Version::TwoY)
+        };
+        let cfg = ValidatedConfig {
+            path: "web.yml".into(),
+            tls: None,
+            http2: true,
+            headers: vec![
+                ("X-Frame-Options".into(), "deny".into()),
+                ("Strict-Transport-Security".into(), "max-age=31536000".into()),
+            ],
+            users: vec![
+                User { name: "alice".into(), hash: hash("alice123") },
+                User { name: "bob".into(), hash: hash("bob123") },
+            ],
+            rate_limit: RateLimit::default(),
+            files: Vec::new(),
+        };
+        let opts = ServerOptions {
+            header_read_timeout: Duration::from_secs(2),
+            idle_timeout: Duration::from_secs(2),
+            ..ServerOptions::default()
+        };
+        let gateway = rt.block_on(async {
+            let routes = Routes::new(
+                Some("http://127.0.0.1:1"),
+                &["/other=http://127.0.0.1:1/base".to_string()],
+            )
+            .unwrap();
+            Gateway::new(Some(&cfg), routes, opts).unwrap().0
+        });
+        World { rt, gateway }
+    })
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+fuzz_target!(|input: &[u8]| {
+    let Some((&selector, data)) = input.split_first() else {
+        return;
+    };
+    let w = world();
+    let handler = if selector & 1 == 0 { Handler::Proxy } else { Handler::Telemetry };
+    let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, selector >> 1)), 40000);
+    let out = w.rt.block_on(async {
+        let (mut client, server) = tokio::io::duplex(data.len() + (1 << 16));
+        let gateway = w.gateway.clone();
+        let conn = tokio::spawn(async move { gateway.serve_http1_io(server, peer, handler).await });
+        // The server may stop reading early (e.g. after a 400); write errors are fine.
+        let _ = client.write_all(data).await;
+        let _ = client.shutdown().await;
+        let mut out = Vec::new();
+        let read = tokio::time::timeout(Duration::from_secs(10), client.read_to_end(&mut out)).await;
+        assert!(read.is_ok(), "the connection did not end within 10 s of the client's EOF");
+        tokio::time::timeout(Duration::from_secs(10), conn)
+            .await
+            .expect("connection task did not finish")
+            .expect("connection task panicked");
+        out
+    });
+    if !out.is_empty() {
+        assert!(out.starts_with(b"HTTP/1."), "not an HTTP/1 response: {:?}", String::from_utf8_lossy(&out[..out.len().min(64)]));
+    }
+    // Each status line; a 2xx needs alice's (or bob's) real credentials in the request.
+    let has_2xx = out
+        .windows(10)
+        .any(|w| w.starts_with(b"HTTP/1.1 2") || w.starts_with(b"HTTP/1.0 2"));
+    if has_2xx {
+        assert!(
+            contains(data, ALICE_B64_PREFIX) || contains(data, b"Ym9iOmJvYjEy"),
+            "2xx without valid credentials: {:?}",
+            String::from_utf8_lossy(&out[..out.len().min(200)])
+        );
+    }
+});
