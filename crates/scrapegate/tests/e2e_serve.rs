@@ -158,7 +158,14 @@ async fn serves_every_listen_address_ipv4_and_ipv6() {
         "--web.listen-address=[::1]:0".into(),
         format!("--upstream=http://{}", up.addr),
     ]);
-    p.listening_on();
+    // Both listeners log their line; wait (bounded) for each before reading the log.
+    for family in ["address=127.0.0.1:", "address=[::1]:"] {
+        p.stderr
+            .wait_for(Duration::from_secs(20), |l| {
+                l.contains("msg=\"Listening on\"") && l.contains(family)
+            })
+            .unwrap_or_else(|| panic!("no Listening on line with {family}"));
+    }
     let lines: Vec<String> = p
         .stderr
         .all()
