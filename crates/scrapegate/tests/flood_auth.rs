@@ -151,8 +151,13 @@ fn sampler(
     })
 }
 
+/// The tests of this file run one at a time: the flood measurement is a throughput ratio, and
+/// a second gateway busy in the same process would be load it did not ask for.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn password_flood_leaves_cached_scrapers_within_10_percent_and_the_queue_bounded() {
+    let _serial = SERIAL.lock().await;
     raise_nofile(4096);
     let up = upstream().await;
     let gw = Arc::new(start(
@@ -302,6 +307,7 @@ async fn password_flood_leaves_cached_scrapers_within_10_percent_and_the_queue_b
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_from_one_ip_hit_the_limiter_with_429_and_no_bcrypt() {
+    let _serial = SERIAL.lock().await;
     let up = upstream().await;
     let gw = start(&up, GwOpts::default());
     let attacker = Ipv4Addr::new(127, 2, 0, 1);
