@@ -21,7 +21,11 @@ fn sextet(c: u8) -> Option<u32> {
 
 /// Go's `base64.StdEncoding.DecodeString`, written out quantum by quantum.
 fn go_std_decode(input: &[u8]) -> Option<Vec<u8>> {
-    let s: Vec<u8> = input.iter().copied().filter(|&b| b != b'\r' && b != b'\n').collect();
+    let s: Vec<u8> = input
+        .iter()
+        .copied()
+        .filter(|&b| b != b'\r' && b != b'\n')
+        .collect();
     if s.len() % 4 != 0 {
         return None;
     }

@@ -57,7 +57,10 @@ fuzz_target!(|data: &[u8]| {
     let h = result.expect("every check passed, Go accepts the hash");
     assert_eq!(i64::from(h.cost), cost);
     let salt_at = cost_at + 3;
-    assert_eq!(&h.encoded_salt[..], &b[salt_at..salt_at + ENCODED_SALT_SIZE]);
+    assert_eq!(
+        &h.encoded_salt[..],
+        &b[salt_at..salt_at + ENCODED_SALT_SIZE]
+    );
     let rest = &b[salt_at + ENCODED_SALT_SIZE..];
     let n = rest.len().min(ENCODED_HASH_SIZE);
     assert_eq!(&h.encoded_hash[..n], &rest[..n]);

@@ -52,11 +52,20 @@ fn world() -> &'static World {
             http2: true,
             headers: vec![
                 ("X-Frame-Options".into(), "deny".into()),
-                ("Strict-Transport-Security".into(), "max-age=31536000".into()),
+                (
+                    "Strict-Transport-Security".into(),
+                    "max-age=31536000".into(),
+                ),
             ],
             users: vec![
-                User { name: "alice".into(), hash: hash("alice123") },
-                User { name: "bob".into(), hash: hash("bob123") },
+                User {
+                    name: "alice".into(),
+                    hash: hash("alice123"),
+                },
+                User {
+                    name: "bob".into(),
+                    hash: hash("bob123"),
+                },
             ],
             rate_limit: RateLimit::default(),
             files: Vec::new(),
@@ -87,7 +96,11 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let w = world();
-    let handler = if selector & 1 == 0 { Handler::Proxy } else { Handler::Telemetry };
+    let handler = if selector & 1 == 0 {
+        Handler::Proxy
+    } else {
+        Handler::Telemetry
+    };
     let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, selector >> 1)), 40000);
     let out = w.rt.block_on(async {
         let (mut client, server) = tokio::io::duplex(data.len() + (1 << 16));
@@ -118,7 +131,11 @@ fuzz_target!(|input: &[u8]| {
         eprintln!("{}", String::from_utf8_lossy(&out));
     }
     if !out.is_empty() {
-        assert!(out.starts_with(b"HTTP/1."), "not an HTTP/1 response: {:?}", String::from_utf8_lossy(&out[..out.len().min(64)]));
+        assert!(
+            out.starts_with(b"HTTP/1."),
+            "not an HTTP/1 response: {:?}",
+            String::from_utf8_lossy(&out[..out.len().min(64)])
+        );
     }
     // Each status line; a 2xx needs alice's (or bob's) real credentials in the request.
     let has_2xx = out

@@ -21,7 +21,8 @@ const CLIENT_CA: &[u8] = include_bytes!("../pki/client_selfsigned.pem");
 fn web_yml() -> &'static Path {
     static PATH: OnceLock<PathBuf> = OnceLock::new();
     PATH.get_or_init(|| {
-        let dir = std::env::temp_dir().join(format!("scrapegate-fuzz-web-config-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("scrapegate-fuzz-web-config-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         for (name, data) in [
             ("server.crt", SERVER_CRT),
@@ -39,13 +40,16 @@ fn web_yml() -> &'static Path {
 /// `cert_file: /dev/zero` or a FIFO would hang the run without saying anything about the
 /// parser.
 fn safe_to_load(path: &Path) -> bool {
-    scrapegate_config::referenced_files(path).iter().skip(1).all(|f| {
-        f == Path::new("/dev/null")
-            || match std::fs::metadata(f) {
-                Ok(m) => m.is_file() || m.is_dir(),
-                Err(_) => true,
-            }
-    })
+    scrapegate_config::referenced_files(path)
+        .iter()
+        .skip(1)
+        .all(|f| {
+            f == Path::new("/dev/null")
+                || match std::fs::metadata(f) {
+                    Ok(m) => m.is_file() || m.is_dir(),
+                    Err(_) => true,
+                }
+        })
 }
 
 fuzz_target!(|data: &[u8]| {
@@ -72,7 +76,10 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(cfg) = &loaded {
         for user in &cfg.users {
-            assert!(GoBcryptHash::parse(&user.hash).is_ok(), "load let a bad hash through");
+            assert!(
+                GoBcryptHash::parse(&user.hash).is_ok(),
+                "load let a bad hash through"
+            );
         }
         assert_eq!(cfg.files.first().map(PathBuf::as_path), Some(path));
         let _ = scrapegate_config::warnings(cfg);
