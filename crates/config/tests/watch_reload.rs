@@ -19,6 +19,14 @@ fn headers_yml(csp: &str) -> String {
 /// A web.yml that fails validation.
 const BROKEN_YML: &str = "http_server_config:\n  headers:\n    X-Frame-Options: foo\n";
 
+/// A fresh directory holding a web.yml with the given CSP header (kept alive by the `TempDir`).
+fn headers_dir(csp: &str) -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let yml = dir.path().join("web.yml");
+    fs::write(&yml, headers_yml(csp)).unwrap();
+    (dir, yml)
+}
+
 fn csp(config: &ValidatedConfig) -> Option<&str> {
     config
         .headers
@@ -87,9 +95,7 @@ async fn expect_quiet_then_trigger(watcher: &mut Watcher, want_csp: &str) {
 
 #[tokio::test]
 async fn watch_notify_detects_in_place_edit() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("one")).unwrap();
+    let (_dir, yml) = headers_dir("one");
     let (_, mut watcher) = start(&yml, notify_only());
 
     fs::write(&yml, headers_yml("two")).unwrap();
@@ -100,9 +106,7 @@ async fn watch_notify_detects_in_place_edit() {
 
 #[tokio::test]
 async fn watch_atomic_rename_detected_repeatedly() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("gen0")).unwrap();
+    let (_dir, yml) = headers_dir("gen0");
     let (_, mut watcher) = start(&yml, notify_only());
 
     // Several swaps: a watch on the file's first inode would go silent after one.
@@ -176,9 +180,7 @@ fn overwrite_keeping_mtime(path: &Path, content: &[u8]) {
 
 #[tokio::test]
 async fn watch_in_place_overwrite_with_old_mtime_detected_by_polling() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("aaaa")).unwrap();
+    let (_dir, yml) = headers_dir("aaaa");
     // Polling only: an mtime-based poll would miss this change; the content hash does not.
     let (_, mut watcher) = start(&yml, poll_only(Duration::from_millis(100)));
 
@@ -188,9 +190,7 @@ async fn watch_in_place_overwrite_with_old_mtime_detected_by_polling() {
 
 #[tokio::test]
 async fn watch_in_place_overwrite_with_old_mtime_detected_by_notify() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("aaaa")).unwrap();
+    let (_dir, yml) = headers_dir("aaaa");
     let (_, mut watcher) = start(&yml, notify_only());
 
     overwrite_keeping_mtime(&yml, headers_yml("bbbb").as_bytes());
@@ -199,9 +199,7 @@ async fn watch_in_place_overwrite_with_old_mtime_detected_by_notify() {
 
 #[tokio::test]
 async fn watch_polling_alone_picks_change_up_within_interval() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("p1")).unwrap();
+    let (_dir, yml) = headers_dir("p1");
     let interval = Duration::from_millis(300);
     let (_, mut watcher) = start(&yml, poll_only(interval));
 
@@ -218,9 +216,7 @@ async fn watch_polling_alone_picks_change_up_within_interval() {
 
 #[tokio::test]
 async fn watch_trigger_forces_loaded_without_change() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("same")).unwrap();
+    let (_dir, yml) = headers_dir("same");
     let (_, mut watcher) = start(&yml, notify_only());
 
     watcher.trigger();
@@ -231,9 +227,7 @@ async fn watch_trigger_forces_loaded_without_change() {
 
 #[tokio::test]
 async fn watch_unchanged_content_emits_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("same")).unwrap();
+    let (_dir, yml) = headers_dir("same");
     let (_, mut watcher) = start(&yml, notify_only());
 
     // Rewrites with identical bytes (new inode, then in place): events fire, content does not
@@ -287,9 +281,7 @@ async fn watch_broken_file_fails_once_and_fix_loads() {
 
 #[tokio::test]
 async fn watch_failure_mid_swap_is_retried_not_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("before")).unwrap();
+    let (_dir, yml) = headers_dir("before");
     let (_, mut watcher) = start(&yml, notify_only());
 
     // A non-atomic writer: the file is gone for a moment, then back with new content. The
@@ -302,9 +294,7 @@ async fn watch_failure_mid_swap_is_retried_not_reported() {
 
 #[tokio::test]
 async fn watch_trigger_reports_failure_every_time() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("ok")).unwrap();
+    let (_dir, yml) = headers_dir("ok");
     let (_, mut watcher) = start(&yml, poll_only(Duration::from_secs(3600)));
     fs::write(&yml, BROKEN_YML).unwrap();
     for _ in 0..2 {
@@ -439,9 +429,7 @@ async fn watch_follows_files_moved_to_a_new_directory() {
 
 #[tokio::test]
 async fn watch_change_between_load_and_spawn_is_reported() {
-    let dir = tempfile::tempdir().unwrap();
-    let yml = dir.path().join("web.yml");
-    fs::write(&yml, headers_yml("loaded")).unwrap();
+    let (_dir, yml) = headers_dir("loaded");
     let initial = load(&yml).unwrap();
     // The file moves on before the watcher exists; no event will ever mention it.
     fs::write(&yml, headers_yml("newer")).unwrap();
