@@ -123,6 +123,11 @@ async fn serve_connection(
     peer: SocketAddr,
     handler: Handler,
 ) {
+    // The health listener is plain HTTP even when web.yml enables TLS: its probes hold
+    // neither a client certificate nor the CA to check ours (see `health`).
+    if handler == Handler::Health {
+        return drive(shared, tcp, peer, handler, false, false).await;
+    }
     let Some(tls) = &shared.tls else {
         return drive(shared, tcp, peer, handler, false, false).await;
     };

@@ -16,6 +16,7 @@ use crate::authn::Decision;
 use crate::body::{self, BoxError, GateBody};
 use crate::clock::{ConnClock, InflightGuard};
 use crate::gateway::Shared;
+use crate::health;
 use crate::routes::Route;
 use crate::telemetry::{self, Metrics};
 use crate::upstream::{Origin, UpstreamFailure};
@@ -27,6 +28,9 @@ pub enum Handler {
     Proxy,
     /// The gateway's own `/metrics`, `/-/healthy` and `/-/ready`.
     Telemetry,
+    /// Unauthenticated plain-HTTP `/-/healthy` and `/-/ready` for probes, outside the gate
+    /// (see [`crate::health`]).
+    Health,
 }
 
 /// What the gate knows about the connection a request came on.
@@ -79,14 +83,20 @@ where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
 {
+    // The health listener skips the whole gate: probes hold no credentials, must not spend
+    // rate-limit tokens, and get nothing but the fixed probe texts.
+    if handler == Handler::Health {
+        return (health::respond(shared, &req), health::label());
+    }
     let metrics = &shared.telemetry.metrics;
     let snap = shared.snapshot.load_full();
     let route = match handler {
         Handler::Proxy => shared.routes.resolve(req.uri().path()),
-        Handler::Telemetry => None,
+        Handler::Telemetry | Handler::Health => None,
     };
     let label = match (handler, &route) {
         (Handler::Telemetry, _) => telemetry_label(),
+        (Handler::Health, _) => health::label(),
         (Handler::Proxy, Some((r, _))) => r.label.clone(),
         (Handler::Proxy, None) => unrouted(),
     };
@@ -112,6 +122,8 @@ where
             }
             match (handler, route) {
                 (Handler::Telemetry, _) => telemetry(shared, &req),
+                // Answered before the gate above; kept total so the match needs no panic.
+                (Handler::Health, _) => health::respond(shared, &req),
                 (Handler::Proxy, None) => body::not_found(),
                 (Handler::Proxy, Some((route, path))) => {
                     let origin = Origin {

@@ -4,13 +4,14 @@
 //! limit, timers and graceful drain (`conn`, [`clock`]), the Gate pipeline every request goes
 //! through — the global `rate_limit` bucket ([`ratelimit`]), basic auth, configured response
 //! headers ([`gate`]) — routing ([`routes`]) and the pooled, streaming upstream client
-//! ([`upstream`]), the gateway's own metrics ([`telemetry`]), and applying reloaded configs
+//! ([`upstream`]), the gateway's own metrics ([`telemetry`]), the credential-free probe
+//! listener ([`health`]), and applying reloaded configs
 //! to the running state ([`Gateway::apply`]). It validates nothing itself: configs arrive
 //! validated from `scrapegate-config`, TLS state comes from `scrapegate-tls` and credential
 //! checks from `scrapegate-auth`.
 //!
 //! The `rate_limit` bucket is **global**: one per gateway, shared by every listener (the
-//! telemetry listener included), client, user and path.
+//! telemetry listener included; the health listener stays outside it), client, user and path.
 
 mod authn;
 pub mod body;
@@ -18,6 +19,7 @@ pub mod clock;
 mod conn;
 pub mod gate;
 mod gateway;
+pub mod health;
 pub mod listener;
 pub mod ratelimit;
 pub mod routes;
