@@ -49,6 +49,12 @@ pub struct ServeArgs {
     #[arg(long = "web.telemetry-address")]
     pub telemetry_address: Option<String>,
 
+    /// Plain-HTTP listener answering only /-/healthy and /-/ready, with no TLS and no auth, for
+    /// liveness/readiness probes (`scrapegate healthcheck`). Bind it to loopback, e.g.
+    /// 127.0.0.1:9444.
+    #[arg(long = "web.health-address")]
+    pub health_address: Option<String>,
+
     /// Open connections beyond this are closed at once.
     #[arg(long = "web.max-connections", default_value_t = 4096)]
     pub max_connections: usize,
@@ -192,6 +198,10 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         Some(a) => Some(listener::bind(a).map_err(|e| format!("listen tcp {a}: {e}"))?),
         None => None,
     };
+    let health = match &args.health_address {
+        Some(a) => Some(listener::bind(a).map_err(|e| format!("listen tcp {a}: {e}"))?),
+        None => None,
+    };
     let addrs: Vec<_> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
@@ -241,6 +251,21 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
             tracing::info!(address = %a, "Telemetry listening on");
         }
         gateway.serve(l, Handler::Telemetry);
+    }
+    // Last: `/-/ready` must not answer 200 before the gateway's own listeners serve.
+    if let Some(l) = health {
+        if let Ok(a) = l.local_addr() {
+            tracing::info!(address = %a, "Health listening on");
+            // `to_canonical`: an IPv4-mapped ::ffff:127.0.0.1 is loopback too.
+            if !a.ip().to_canonical().is_loopback() {
+                tracing::warn!(
+                    address = %a,
+                    "The health listener is not on loopback: anyone who can reach it can probe \
+                     /-/healthy and /-/ready without TLS or credentials; bind it to 127.0.0.1"
+                );
+            }
+        }
+        gateway.serve(l, Handler::Health);
     }
     if let Some(f) = on_listening {
         f(&addrs);

@@ -4,6 +4,7 @@
 mod cmd_check;
 mod cmd_demo;
 mod cmd_hash;
+mod cmd_healthcheck;
 mod cmd_serve;
 
 use std::process::ExitCode;
@@ -46,6 +47,9 @@ enum Command {
     HashPassword(cmd_hash::HashArgs),
     /// Run a self-contained demo: throwaway CA, a demo user, a sample upstream, the gateway.
     Demo(cmd_demo::DemoArgs),
+    /// GET the health listener (--web.health-address) once: exit 0 on 2xx, 1 otherwise.
+    /// An exec probe for images without curl.
+    Healthcheck(cmd_healthcheck::HealthcheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -57,6 +61,7 @@ fn main() -> ExitCode {
         Some(Command::Check(cmd)) => cmd_check::run(cmd),
         Some(Command::HashPassword(args)) => cmd_hash::run(args),
         Some(Command::Demo(args)) => cmd_demo::run(args),
+        Some(Command::Healthcheck(args)) => cmd_healthcheck::run(args),
     }
 }
 
