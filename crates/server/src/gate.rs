@@ -1,7 +1,6 @@
 //! The Gate: what happens to every request (DESIGN §1), in Go's order: rate limit → configured
 //! headers → basic auth → the handler (upstream proxy or the gateway's own telemetry).
 
-use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -17,7 +16,7 @@ use crate::body::{self, BoxError, GateBody};
 use crate::clock::{ConnClock, InflightGuard};
 use crate::gateway::Shared;
 use crate::health;
-use crate::routes::Route;
+use crate::routes::{Route, UpstreamPath};
 use crate::telemetry::{self, Metrics};
 use crate::upstream::{Origin, UpstreamFailure};
 
@@ -36,8 +35,7 @@ pub enum Handler {
 /// What the gate knows about the connection a request came on.
 #[derive(Debug)]
 pub(crate) struct ConnCtx {
-    pub peer: SocketAddr,
-    pub https: bool,
+    pub origin: Origin,
     pub handler: Handler,
     pub clock: Arc<ConnClock>,
 }
@@ -49,11 +47,20 @@ pub(crate) async fn serve(
     req: Request<Incoming>,
 ) -> Result<Response<GuardedBody>, std::convert::Infallible> {
     let guard = conn.clock.request_started();
-    let (resp, label) = gate(&shared, conn.peer, conn.https, conn.handler, req).await;
-    shared
-        .telemetry
-        .metrics
-        .count_response(resp.status().as_u16(), &label);
+    let (resp, served) = gate(&shared, &conn.origin, conn.handler, req).await;
+    let metrics = &shared.telemetry.metrics;
+    match (resp.status(), served) {
+        // The answer to nearly every scrape: counted without the family lookup.
+        (StatusCode::OK, Served::Route(route)) => {
+            route
+                .ok_responses
+                .get(&metrics.requests, || {
+                    ([("code", 200)], [("route", route.label.clone())])
+                })
+                .inc();
+        }
+        (status, served) => metrics.count_response(status.as_u16(), &served.label()),
+    }
     Ok(resp.map(|inner| GuardedBody {
         inner,
         _guard: guard,
@@ -71,14 +78,33 @@ fn telemetry_label() -> Arc<str> {
     L.get_or_init(|| Arc::from("telemetry")).clone()
 }
 
-/// The pipeline for one request from `peer` (`https`: it came over TLS).
-pub(crate) async fn gate<B>(
-    shared: &Shared,
-    peer: SocketAddr,
-    https: bool,
+/// What answered a request, for the `route` label of its count.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Served<'a> {
+    Route(&'a Route),
+    Unrouted,
+    Telemetry,
+    Health,
+}
+
+impl Served<'_> {
+    fn label(self) -> Arc<str> {
+        match self {
+            Self::Route(r) => r.label.clone(),
+            Self::Unrouted => unrouted(),
+            Self::Telemetry => telemetry_label(),
+            Self::Health => health::label(),
+        }
+    }
+}
+
+/// The pipeline for one request from `origin`.
+pub(crate) async fn gate<'s, B>(
+    shared: &'s Shared,
+    origin: &Origin,
     handler: Handler,
     req: Request<B>,
-) -> (Response<GateBody>, Arc<str>)
+) -> (Response<GateBody>, Served<'s>)
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
     B::Error: Into<BoxError>,
@@ -86,7 +112,7 @@ where
     // The health listener skips the whole gate: probes hold no credentials, must not spend
     // rate-limit tokens, and get nothing but the fixed probe texts.
     if handler == Handler::Health {
-        return (health::respond(shared, &req), health::label());
+        return (health::respond(shared, &req), Served::Health);
     }
     let metrics = &shared.telemetry.metrics;
     let snap = shared.snapshot.load_full();
@@ -94,17 +120,17 @@ where
         Handler::Proxy => shared.routes.resolve(req.uri().path()),
         Handler::Telemetry | Handler::Health => None,
     };
-    let label = match (handler, &route) {
-        (Handler::Telemetry, _) => telemetry_label(),
-        (Handler::Health, _) => health::label(),
-        (Handler::Proxy, Some((r, _))) => r.label.clone(),
-        (Handler::Proxy, None) => unrouted(),
+    let served = match (handler, &route) {
+        (Handler::Telemetry, _) => Served::Telemetry,
+        (Handler::Health, _) => Served::Health,
+        (Handler::Proxy, Some((r, _))) => Served::Route(r),
+        (Handler::Proxy, None) => Served::Unrouted,
     };
 
     // 1. rate limit: counted before auth, as in Go; a 429 carries no configured headers.
     if !snap.limiter.allow() {
         metrics.rate_limited.inc();
-        return (body::too_many_requests(), label);
+        return (body::too_many_requests(), served);
     }
 
     // 2. basic auth.
@@ -112,13 +138,13 @@ where
         .auth
         .check(
             req.headers().get(AUTHORIZATION).map(HeaderValue::as_bytes),
-            peer.ip(),
+            origin.peer,
         )
         .await;
     let mut resp = match decision {
         Decision::Allow => {
             if shared.auth.has_users() {
-                Metrics::inc(&metrics.auth_decisions, "outcome", "allow");
+                metrics.count_auth_allowed();
             }
             match (handler, route) {
                 (Handler::Telemetry, _) => telemetry(shared, &req),
@@ -126,10 +152,6 @@ where
                 (Handler::Health, _) => health::respond(shared, &req),
                 (Handler::Proxy, None) => body::not_found(),
                 (Handler::Proxy, Some((route, path))) => {
-                    let origin = Origin {
-                        peer: peer.ip(),
-                        https,
-                    };
                     proxy(shared, req, route, &path, origin).await
                 }
             }
@@ -146,7 +168,7 @@ where
             h.insert(name.clone(), value.clone());
         }
     }
-    (resp, label)
+    (resp, served)
 }
 
 /// Forwards an admitted request to its route's upstream; failures become 502 or 504.
@@ -154,8 +176,8 @@ async fn proxy<B>(
     shared: &Shared,
     req: Request<B>,
     route: &Route,
-    path: &str,
-    origin: Origin,
+    path: &UpstreamPath,
+    origin: &Origin,
 ) -> Response<GateBody>
 where
     B: Body<Data = Bytes> + Send + Sync + 'static,
@@ -168,9 +190,11 @@ where
         .await
     {
         Ok((resp, ex)) => {
-            metrics
-                .upstream_latency
-                .get_or_create(&[("route", route.label.clone())])
+            route
+                .latency
+                .get(&metrics.upstream_latency, || {
+                    [("route", route.label.clone())]
+                })
                 .observe(ex.latency.as_secs_f64());
             if ex.retried {
                 metrics.upstream_retries.inc();

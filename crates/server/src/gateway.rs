@@ -376,7 +376,8 @@ impl Gateway {
         B: http_body::Body<Data = bytes::Bytes> + Send + Sync + 'static,
         B::Error: Into<crate::body::BoxError>,
     {
-        crate::gate::gate(&self.shared, peer, https, handler, req)
+        let origin = crate::upstream::Origin::new(peer.ip(), https);
+        crate::gate::gate(&self.shared, &origin, handler, req)
             .await
             .0
     }

@@ -7,7 +7,12 @@
 use std::fmt;
 use std::sync::Arc;
 
+use http::HeaderValue;
 use http::uri::{Authority, Scheme};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
+use crate::telemetry::ChildCache;
 
 /// One upstream target parsed from a URL.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -17,6 +22,9 @@ pub struct Target {
     pub authority: Authority,
     /// The URL's path when it has one (even `/`), which then replaces the matched prefix.
     pub base_path: Option<String>,
+    /// The `Host` header requests to this target carry: host, and port unless it is 80.
+    /// Built once here so no request formats it.
+    pub host_header: HeaderValue,
 }
 
 /// One `PREFIX=URL` entry.
@@ -27,6 +35,30 @@ pub struct Route {
     pub target: Target,
     /// The label used in metrics (the prefix).
     pub label: Arc<str>,
+    /// This route's `requests{code="200"}` counter and latency histogram: every scrape
+    /// updates both, so they skip the family lookup.
+    pub(crate) ok_responses: ChildCache<Counter>,
+    pub(crate) latency: ChildCache<Histogram>,
+}
+
+/// The path a routed request is sent upstream with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamPath {
+    /// The request's own path (and query) go upstream unchanged: the common case, which
+    /// costs no copy.
+    AsRequested,
+    /// The route's URL path replaced the matched prefix.
+    Rewritten(String),
+}
+
+impl UpstreamPath {
+    /// The path as text, given the request's own path.
+    pub fn as_str<'a>(&'a self, requested: &'a str) -> &'a str {
+        match self {
+            Self::AsRequested => requested,
+            Self::Rewritten(p) => p,
+        }
+    }
 }
 
 /// An invalid `--upstream` or `--route` value.
@@ -68,10 +100,17 @@ impl Target {
         // `http::Uri` reports "/" for "http://h" as well; look at the text to tell them apart.
         let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
         let base_path = after_scheme.find('/').map(|i| after_scheme[i..].to_owned());
+        let host = match authority.port_u16() {
+            Some(port) if port != 80 => format!("{}:{port}", authority.host()),
+            _ => authority.host().to_owned(),
+        };
+        let host_header = HeaderValue::try_from(host)
+            .map_err(|e| RouteError(format!("upstream URL {url:?}: invalid host: {e}")))?;
         Ok(Self {
             scheme,
             authority,
             base_path,
+            host_header,
         })
     }
 }
@@ -91,6 +130,8 @@ impl Routes {
                 prefix: "/".into(),
                 target: Target::parse(url)?,
                 label: Arc::from("/"),
+                ok_responses: ChildCache::default(),
+                latency: ChildCache::default(),
             });
         }
         for entry in extra {
@@ -115,6 +156,8 @@ impl Routes {
                 label: Arc::from(prefix.as_str()),
                 prefix,
                 target: Target::parse(url)?,
+                ok_responses: ChildCache::default(),
+                latency: ChildCache::default(),
             });
         }
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
@@ -132,11 +175,11 @@ impl Routes {
     }
 
     /// The route for `path` and the path to send upstream.
-    pub fn resolve<'a>(&'a self, path: &str) -> Option<(&'a Route, String)> {
+    pub fn resolve<'a>(&'a self, path: &str) -> Option<(&'a Route, UpstreamPath)> {
         self.routes.iter().find_map(|r| {
             let rest = strip_segment_prefix(path, &r.prefix)?;
             let upstream_path = match &r.target.base_path {
-                None => path.to_owned(),
+                None => return Some((r, UpstreamPath::AsRequested)),
                 Some(base) if rest.is_empty() => base.clone(),
                 Some(base) => {
                     let mut p = base.trim_end_matches('/').to_owned();
@@ -147,7 +190,7 @@ impl Routes {
                     p
                 }
             };
-            Some((r, upstream_path))
+            Some((r, UpstreamPath::Rewritten(upstream_path)))
         })
     }
 }
@@ -164,6 +207,11 @@ fn strip_segment_prefix<'p>(path: &'p str, prefix: &str) -> Option<&'p str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The upstream path for `path`, as text.
+    fn upstream(t: &Routes, path: &str) -> String {
+        t.resolve(path).unwrap().1.as_str(path).to_owned()
+    }
 
     fn table() -> Routes {
         Routes::new(
@@ -182,24 +230,25 @@ mod tests {
         let t = table();
         let (r, p) = t.resolve("/metrics").unwrap();
         assert_eq!(r.prefix, "/");
-        assert_eq!(p, "/metrics");
+        assert_eq!(p, UpstreamPath::AsRequested);
+        assert_eq!(upstream(&t, "/metrics"), "/metrics");
     }
 
     #[test]
     fn url_path_replaces_the_prefix() {
         let t = table();
-        let (r, p) = t.resolve("/node/metrics").unwrap();
+        let (r, _) = t.resolve("/node/metrics").unwrap();
         assert_eq!(r.target.authority.as_str(), "127.0.0.1:9101");
-        assert_eq!(p, "/metrics");
-        assert_eq!(t.resolve("/node").unwrap().1, "/");
+        assert_eq!(upstream(&t, "/node/metrics"), "/metrics");
+        assert_eq!(upstream(&t, "/node"), "/");
     }
 
     #[test]
     fn longest_prefix_wins() {
         let t = table();
-        let (r, p) = t.resolve("/node/deep/metrics").unwrap();
+        let (r, _) = t.resolve("/node/deep/metrics").unwrap();
         assert_eq!(r.prefix, "/node/deep");
-        assert_eq!(p, "/x/metrics");
+        assert_eq!(upstream(&t, "/node/deep/metrics"), "/x/metrics");
     }
 
     #[test]
@@ -211,13 +260,26 @@ mod tests {
     #[test]
     fn route_without_path_forwards_unchanged() {
         let t = table();
-        assert_eq!(t.resolve("/keep/metrics").unwrap().1, "/keep/metrics");
+        assert_eq!(
+            t.resolve("/keep/metrics").unwrap().1,
+            UpstreamPath::AsRequested
+        );
+        assert_eq!(upstream(&t, "/keep/metrics"), "/keep/metrics");
     }
 
     #[test]
     fn no_default_means_unmatched_paths_have_no_route() {
         let t = Routes::new(None, &["/a=http://127.0.0.1:1".into()]).unwrap();
         assert!(t.resolve("/b").is_none());
+    }
+
+    #[test]
+    fn host_header_names_the_port_unless_it_is_80() {
+        let host = |url: &str| Target::parse(url).unwrap().host_header;
+        assert_eq!(host("http://127.0.0.1:9100"), "127.0.0.1:9100");
+        assert_eq!(host("http://[::1]:9100/x"), "[::1]:9100");
+        assert_eq!(host("http://exporter:80"), "exporter");
+        assert_eq!(host("http://exporter"), "exporter");
     }
 
     #[test]

@@ -1,14 +1,17 @@
 //! The gateway's own metrics (prometheus-client, `scrapegate_` prefix).
 //!
-//! Request-path updates are atomic increments on pre-registered metrics; the only lock is the
-//! read lock prometheus-client's `Family` takes to find a label set.
+//! Request-path updates are atomic increments on pre-registered metrics. The children a
+//! request touches every time (the `200` counter of its route, its latency histogram, the
+//! `allow` decision) are looked up in their family once and then kept in a [`ChildCache`]; the
+//! rest go through the family's lookup (a read lock and a hash of the labels).
 
-use std::sync::Arc;
+use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
+use std::sync::{Arc, OnceLock};
 
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::family::{Family, MetricConstructor};
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
@@ -53,6 +56,34 @@ pub struct Metrics {
     pub config_generation: Gauge,
     /// `notAfter` of the served certificate, Unix seconds.
     pub cert_not_after: Gauge,
+    /// `auth_decisions{outcome="allow"}`, resolved on first use.
+    pub auth_allowed: ChildCache<Counter>,
+}
+
+/// One child of a metric family, found in the family on first use and then used directly.
+///
+/// The family's lookup (a read lock plus hashing the label values) costs more than the
+/// increment itself; a cached child shares its value with the family, so the exposition is
+/// exactly what the lookup would have produced, and a series still appears only once used.
+#[derive(Debug, Clone)]
+pub struct ChildCache<M>(OnceLock<M>);
+
+impl<M> Default for ChildCache<M> {
+    fn default() -> Self {
+        Self(OnceLock::new())
+    }
+}
+
+impl<M: Clone> ChildCache<M> {
+    /// The child of `family` for `labels`, creating it in the family the first time.
+    pub fn get<S, C>(&self, family: &Family<S, M, C>, labels: impl FnOnce() -> S) -> &M
+    where
+        S: Clone + Hash + Eq,
+        C: MetricConstructor<M>,
+    {
+        self.0
+            .get_or_init(|| family.get_or_create(&labels()).clone())
+    }
 }
 
 impl Metrics {
@@ -76,6 +107,7 @@ impl Metrics {
             reloads: Family::default(),
             config_generation: Gauge::default(),
             cert_not_after: Gauge::default(),
+            auth_allowed: ChildCache::default(),
         };
         let r = registry;
         r.register(
@@ -160,6 +192,13 @@ impl Metrics {
     pub fn count_response(&self, code: u16, route: &Arc<str>) {
         self.requests
             .get_or_create(&([("code", code)], [("route", route.clone())]))
+            .inc();
+    }
+
+    /// Counts one request let through by basic auth.
+    pub fn count_auth_allowed(&self) {
+        self.auth_allowed
+            .get(&self.auth_decisions, || [("outcome", "allow")])
             .inc();
     }
 

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
@@ -19,7 +19,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
 use crate::body::{BoxError, GateBody};
-use crate::routes::Target;
+use crate::routes::{Target, UpstreamPath};
 
 /// Prometheus tells the target how long it will wait for the scrape.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
@@ -68,11 +68,28 @@ impl UpstreamFailure {
     }
 }
 
-/// Who is asking, for the `X-Forwarded-*` headers.
-#[derive(Debug, Clone, Copy)]
+/// Who is asking, for basic auth's failure limiter and the `X-Forwarded-*` headers. Built once
+/// per connection, so the client's address is formatted once, not on every request.
+#[derive(Debug, Clone)]
 pub struct Origin {
+    /// The client's address.
     pub peer: IpAddr,
+    /// True when the request came over TLS.
     pub https: bool,
+    /// `peer` as a header value.
+    peer_value: HeaderValue,
+}
+
+impl Origin {
+    /// The origin of requests from `peer`.
+    pub fn new(peer: IpAddr, https: bool) -> Self {
+        Self {
+            peer,
+            https,
+            peer_value: HeaderValue::from_str(&peer.to_string())
+                .expect("an IP address is a valid header value"),
+        }
+    }
 }
 
 /// What a successful exchange returns besides the response.
@@ -129,19 +146,25 @@ impl Upstream {
         &self,
         req: Request<B>,
         target: &Target,
-        upstream_path: &str,
-        origin: Origin,
+        upstream_path: &UpstreamPath,
+        origin: &Origin,
     ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure>
     where
         B: Body<Data = Bytes> + Send + Sync + 'static,
         B::Error: Into<BoxError>,
     {
         let timeout = self.deadline_for(req.headers());
-        let started = Instant::now();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let started = tokio::time::Instant::now();
+        // One timer serves the exchange and then the response body: a second registration
+        // per request would only repeat the same deadline.
+        let mut deadline = Box::pin(tokio::time::sleep_until(started + timeout));
         let (mut parts, body) = req.into_parts();
-        let uri = upstream_uri(target, upstream_path, parts.uri.query())?;
+        let uri = upstream_uri(target, upstream_path, &parts.uri)?;
         prepare_request_headers(&mut parts.headers, &parts.uri, origin);
+        // Set here, the client's own Host logic (which formats host:port each time) is skipped.
+        parts
+            .headers
+            .insert(header::HOST, target.host_header.clone());
         parts.uri = uri;
         parts.version = Version::HTTP_11;
 
@@ -171,15 +194,17 @@ impl Upstream {
                     .map_err(|_| UpstreamFailure::Unreachable)
             }
         };
-        let (resp, retried) = tokio::time::timeout_at(deadline, exchange)
-            .await
-            .map_err(|_| UpstreamFailure::Timeout)??;
+        let (resp, retried) = tokio::select! {
+            biased;
+            r = exchange => r?,
+            () = deadline.as_mut() => return Err(UpstreamFailure::Timeout),
+        };
         let latency = started.elapsed();
         let (mut rparts, rbody) = resp.into_parts();
         strip_hop_by_hop(&mut rparts.headers);
         let body = DeadlineBody {
             inner: rbody,
-            sleep: Box::pin(tokio::time::sleep_until(deadline)),
+            sleep: deadline,
         };
         Ok((
             Response::from_parts(rparts, body.boxed()),
@@ -203,12 +228,27 @@ fn rebuild(parts: &http::request::Parts, body: GateBody) -> Request<GateBody> {
     req
 }
 
-fn upstream_uri(target: &Target, path: &str, query: Option<&str>) -> Result<Uri, UpstreamFailure> {
-    let pq = match query {
-        Some(q) => format!("{path}?{q}"),
-        None => path.to_owned(),
+/// The upstream URI: the route's scheme and authority, and the request's own path and query
+/// unless the route rewrote the path.
+fn upstream_uri(
+    target: &Target,
+    path: &UpstreamPath,
+    requested: &Uri,
+) -> Result<Uri, UpstreamFailure> {
+    let pq = match path {
+        // Shares the request's bytes: no copy on the common path.
+        UpstreamPath::AsRequested => requested
+            .path_and_query()
+            .cloned()
+            .unwrap_or_else(|| PathAndQuery::from_static("/")),
+        UpstreamPath::Rewritten(p) => {
+            let pq = match requested.query() {
+                Some(q) => format!("{p}?{q}"),
+                None => p.clone(),
+            };
+            PathAndQuery::try_from(pq).map_err(|_| UpstreamFailure::Unreachable)?
+        }
     };
-    let pq: PathAndQuery = pq.parse().map_err(|_| UpstreamFailure::Unreachable)?;
     Uri::builder()
         .scheme(target.scheme.clone())
         .authority(target.authority.clone())
@@ -217,39 +257,63 @@ fn upstream_uri(target: &Target, path: &str, query: Option<&str>) -> Result<Uri,
         .map_err(|_| UpstreamFailure::Unreachable)
 }
 
-/// Headers that describe one hop and never travel further (RFC 9110 §7.6.1).
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-connection",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "upgrade",
-];
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
+/// Headers that describe one hop and never travel further (RFC 9110 §7.6.1), plus
+/// `Transfer-Encoding`, which each side's HTTP stack sets for its own hop.
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    // Standard names compare as enum tags; only the two non-standard ones compare bytes.
+    name == header::CONNECTION
+        || name == header::PROXY_AUTHENTICATE
+        || name == header::PROXY_AUTHORIZATION
+        || name == header::TE
+        || name == header::TRAILER
+        || name == header::UPGRADE
+        || name == header::TRANSFER_ENCODING
+        || name == KEEP_ALIVE
+        || name == PROXY_CONNECTION
+}
 
 /// Removes hop-by-hop headers, including any the `Connection` header names.
 pub fn strip_hop_by_hop(headers: &mut HeaderMap) {
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .filter_map(|n| HeaderName::from_bytes(n.trim().as_bytes()).ok())
+    // One pass over the names decides: most requests carry none of these, and a response
+    // usually carries only `Connection: keep-alive`.
+    if !headers.keys().any(is_hop_by_hop) {
+        return;
+    }
+    let mut doomed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|n| is_hop_by_hop(n))
+        .cloned()
         .collect();
-    for n in named {
-        headers.remove(n);
+    for value in headers.get_all(header::CONNECTION) {
+        let Ok(value) = value.to_str() else { continue };
+        for token in value.split(',').map(str::trim) {
+            // `close` and `keep-alive` are options, not header names; skipping them spares
+            // parsing (and allocating) a name that is gone anyway or was never there.
+            if token.is_empty()
+                || token.eq_ignore_ascii_case("close")
+                || token.eq_ignore_ascii_case("keep-alive")
+            {
+                continue;
+            }
+            if let Ok(name) = HeaderName::from_bytes(token.as_bytes()) {
+                doomed.push(name);
+            }
+        }
     }
-    for n in HOP_BY_HOP {
-        headers.remove(n);
+    for name in doomed {
+        headers.remove(name);
     }
-    headers.remove(header::TRANSFER_ENCODING);
 }
 
 /// Header hygiene for the request going upstream: no hop-by-hop headers, no credentials, the
 /// upstream's own Host, and `X-Forwarded-For/-Proto/-Host` describing the client.
-pub fn prepare_request_headers(headers: &mut HeaderMap, original_uri: &Uri, origin: Origin) {
+pub fn prepare_request_headers(headers: &mut HeaderMap, original_uri: &Uri, origin: &Origin) {
     strip_hop_by_hop(headers);
     // The credentials were for the gateway; the exporter must never see them.
     headers.remove(header::AUTHORIZATION);
@@ -258,24 +322,28 @@ pub fn prepare_request_headers(headers: &mut HeaderMap, original_uri: &Uri, orig
             .authority()
             .and_then(|a| HeaderValue::from_str(a.as_str()).ok())
     });
-    let peer = origin.peer.to_string();
-    let xff = match headers.get("x-forwarded-for").and_then(|v| v.to_str().ok()) {
-        Some(prev) if !prev.trim().is_empty() => format!("{prev}, {peer}"),
-        _ => peer,
-    };
-    if let Ok(v) = HeaderValue::from_str(&xff) {
-        headers.insert("x-forwarded-for", v);
-    }
+    let chained = headers
+        .get(&X_FORWARDED_FOR)
+        .and_then(|v| v.to_str().ok())
+        .filter(|prev| !prev.trim().is_empty())
+        .and_then(|prev| {
+            let peer = origin.peer_value.to_str().ok()?;
+            HeaderValue::from_str(&format!("{prev}, {peer}")).ok()
+        });
     headers.insert(
-        "x-forwarded-proto",
+        X_FORWARDED_FOR,
+        chained.unwrap_or_else(|| origin.peer_value.clone()),
+    );
+    headers.insert(
+        X_FORWARDED_PROTO,
         HeaderValue::from_static(if origin.https { "https" } else { "http" }),
     );
     match host {
         Some(h) => {
-            headers.insert("x-forwarded-host", h);
+            headers.insert(X_FORWARDED_HOST, h);
         }
         None => {
-            headers.remove("x-forwarded-host");
+            headers.remove(X_FORWARDED_HOST);
         }
     }
 }
@@ -338,11 +406,8 @@ mod tests {
         h.insert("x-secret", HeaderValue::from_static("1"));
         h.insert("x-forwarded-for", HeaderValue::from_static("10.0.0.1"));
         h.insert(header::ACCEPT, HeaderValue::from_static("text/plain"));
-        let origin = Origin {
-            peer: "127.0.0.1".parse().unwrap(),
-            https: true,
-        };
-        prepare_request_headers(&mut h, &Uri::from_static("/metrics"), origin);
+        let origin = Origin::new("127.0.0.1".parse().unwrap(), true);
+        prepare_request_headers(&mut h, &Uri::from_static("/metrics"), &origin);
         assert!(h.get(header::AUTHORIZATION).is_none());
         assert!(h.get(header::HOST).is_none());
         assert!(h.get(header::CONNECTION).is_none());
