@@ -55,6 +55,13 @@ pub struct ServeArgs {
     #[arg(long = "web.health-address")]
     pub health_address: Option<String>,
 
+    /// Threads that serve connections; 0: one per CPU this process may use (CPU affinity and a
+    /// cgroup CPU quota both count). With one, a single-threaded scheduler runs everything: it
+    /// costs less per request than a one-worker work-stealing pool, which matters for a sidecar
+    /// limited to one CPU or less.
+    #[arg(long = "runtime.worker-threads", default_value_t = 0)]
+    pub worker_threads: usize,
+
     /// Open connections beyond this are closed at once.
     #[arg(long = "web.max-connections", default_value_t = 4096)]
     pub max_connections: usize,
@@ -90,6 +97,12 @@ pub struct ServeArgs {
     /// How long idle upstream connections are kept for reuse.
     #[arg(long = "upstream.idle-timeout", default_value = "50s", value_parser = parse_duration)]
     pub upstream_idle_timeout: Duration,
+
+    /// Idle keep-alive connections kept per upstream. Keep it at or above the number of
+    /// requests in flight to one upstream at busy times: beyond it, every request pays a new
+    /// TCP connection to the exporter.
+    #[arg(long = "upstream.max-idle-conns", default_value_t = 256)]
+    pub upstream_max_idle: usize,
 }
 
 /// Parses `500ms`, `10s`, `5m`, `1h`, combinations like `1m30s`, or bare seconds.
@@ -137,6 +150,7 @@ impl ServeArgs {
             upstream: UpstreamOptions {
                 timeout: self.upstream_timeout,
                 pool_idle_timeout: self.upstream_idle_timeout,
+                pool_max_idle_per_host: self.upstream_max_idle,
                 ..UpstreamOptions::default()
             },
             ..ServerOptions::default()
@@ -145,10 +159,24 @@ impl ServeArgs {
 }
 
 pub fn run(args: ServeArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let workers = match args.worker_threads {
+        0 => std::thread::available_parallelism().map_or(1, std::num::NonZero::get),
+        n => n,
+    };
+    // Measured with loadtest/run's HTTP/1.1 load on one pinned CPU: the single-threaded
+    // scheduler served 20-35% more requests per CPU-second than a one-worker pool.
+    let (mut builder, scheduler) = if workers == 1 {
+        (
+            tokio::runtime::Builder::new_current_thread(),
+            "current-thread",
+        )
+    } else {
+        let mut b = tokio::runtime::Builder::new_multi_thread();
+        b.worker_threads(workers);
+        (b, "multi-thread")
+    };
+    tracing::info!(workers, scheduler, "Runtime");
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             tracing::error!(err = %e, "cannot start the async runtime");

@@ -146,6 +146,33 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `--runtime.worker-threads`: 1 picks the single-threaded scheduler, more the work-stealing
+/// one; both serve.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn worker_threads_choose_the_scheduler() {
+    let up = upstream().await;
+    for (workers, scheduler) in [("1", "current-thread"), ("2", "multi-thread")] {
+        let p = spawn(&[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--runtime.worker-threads={workers}"),
+            format!("--upstream=http://{}", up.addr),
+        ]);
+        let addr = p.listening_on();
+        p.stderr
+            .wait_for(STARTUP, |l| {
+                l.contains("msg=Runtime")
+                    && l.contains(&format!("workers={workers}"))
+                    && l.contains(&format!("scheduler={scheduler}"))
+            })
+            .unwrap_or_else(|| panic!("no Runtime line for {workers}: {}", p.stderr.all()));
+        for _ in 0..3 {
+            let text = raw_get(addr, "/metrics").await;
+            assert!(text.starts_with("HTTP/1.1 200 OK"), "{workers}: {text}");
+            assert!(text.ends_with("demo_metric 1\n"), "{workers}: {text}");
+        }
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serves_every_listen_address_ipv4_and_ipv6() {
     if std::net::TcpListener::bind("[::1]:0").is_err() {

@@ -43,7 +43,9 @@ impl Default for UpstreamOptions {
         Self {
             timeout: Duration::from_secs(30),
             pool_idle_timeout: Duration::from_secs(50),
-            pool_max_idle_per_host: 32,
+            // Above the concurrency of busy HTTP/2 scrapers (64 streams in flight is common):
+            // a pool smaller than the in-flight count closes and reopens connections nonstop.
+            pool_max_idle_per_host: 256,
             connect_timeout: Duration::from_secs(5),
         }
     }
