@@ -4,6 +4,8 @@
 #   certs/server.crt, certs/server.key  server certificate for localhost and 127.0.0.1
 #   certs/client.crt, certs/client.key  client certificate, CN and DNS SAN "prometheus"
 # Usage: config/gen-certs.sh [output-dir]   (default: the certs/ directory next to this script)
+# CRL_URI=http://... names a CRL distribution point in the server certificate, as certificates
+# from a real CA do (scripts/tls-scan sets it, so testssl sees revocation information).
 # Needs openssl. Existing files are overwritten. The keys are unencrypted: test use only.
 set -eu
 
@@ -39,7 +41,8 @@ new_key "$out/server.key"
 sign server "/CN=localhost" "basicConstraints=critical,CA:FALSE
 keyUsage=critical,digitalSignature
 extendedKeyUsage=serverAuth
-subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1"
+subjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1${CRL_URI:+
+crlDistributionPoints=URI:$CRL_URI}"
 
 new_key "$out/client.key"
 sign client "/CN=prometheus" "basicConstraints=critical,CA:FALSE
