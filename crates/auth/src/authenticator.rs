@@ -2,8 +2,10 @@
 
 use std::fmt;
 use std::net::IpAddr;
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
+
+use arc_swap::ArcSwap;
 
 use crate::go_hash::GoBcryptError;
 use crate::header::{Scratch, parse_with_scratch};
@@ -86,7 +88,8 @@ enum Step {
 /// Go-compatible basic auth with a keyed two-tier cache, coalescing, a bounded bcrypt pool,
 /// a cost-matched decoy and a per-source failure limiter. Share it in an `Arc`.
 pub struct Authenticator {
-    users: RwLock<Arc<UserTable>>,
+    /// Swapped whole on reload; read without a lock on every request.
+    users: ArcSwap<UserTable>,
     keyer: Keyer,
     limiter: FailureLimiter,
     core: Arc<Core>,
@@ -123,7 +126,7 @@ impl Authenticator {
             settings.queue_capacity,
         );
         Ok(Self {
-            users: RwLock::new(Arc::new(table)),
+            users: ArcSwap::from_pointee(table),
             keyer: Keyer::random(),
             limiter: FailureLimiter::new(
                 settings.failure_limit,
@@ -143,13 +146,13 @@ impl Authenticator {
     ) -> Result<(), GoBcryptError> {
         let current = self.table();
         let table = UserTable::build(users, Some(&current))?;
-        *self.users.write().unwrap_or_else(PoisonError::into_inner) = Arc::new(table);
+        self.users.store(Arc::new(table));
         Ok(())
     }
 
     /// Whether any user is configured (without users every request is allowed, as in Go).
     pub fn has_users(&self) -> bool {
-        !self.table().is_empty()
+        !self.users.load().is_empty()
     }
 
     /// Counters, the queue gauge and the bcrypt duration histogram.
@@ -179,7 +182,7 @@ impl Authenticator {
     /// the header scratch space and table guard never live in the future's state.
     fn decide_now(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Step {
         let metrics = &self.core.metrics;
-        let table = self.users.read().unwrap_or_else(PoisonError::into_inner);
+        let table = self.users.load();
         if table.is_empty() {
             return Step::Decided(AuthDecision::Allow);
         }
@@ -251,7 +254,7 @@ impl Authenticator {
     }
 
     fn table(&self) -> Arc<UserTable> {
-        Arc::clone(&self.users.read().unwrap_or_else(PoisonError::into_inner))
+        self.users.load_full()
     }
 
     /// A full queue drains in about (queue / threads + 1) bcrypt runs; at least one second,
