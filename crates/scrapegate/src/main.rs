@@ -107,7 +107,19 @@ mod logging {
             .with_target("scrapegate_server", level)
             .with_target("scrapegate_config", level)
             .with_target("scrapegate_tls", level)
-            .with_target("scrapegate_auth", level);
+            .with_target("scrapegate_auth", level)
+            // rustls warns about what a client sent (an IP address as SNI, odd extensions) once
+            // per connection: any client could turn that into a flood of lines. Handshake
+            // failures are counted in scrapegate_tls_handshake_failures_total and logged at
+            // debug by the gateway; rustls' own warnings only show with --log.level=debug.
+            .with_target(
+                "rustls",
+                if level == tracing::Level::DEBUG {
+                    tracing::Level::WARN
+                } else {
+                    tracing::Level::ERROR
+                },
+            );
         use tracing_subscriber::layer::SubscriberExt as _;
         use tracing_subscriber::util::SubscriberInitExt as _;
         let registry = tracing_subscriber::registry().with(filter);

@@ -146,6 +146,59 @@ async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// What a client controls in its handshake does not reach the log: an IP address sent as SNI
+/// (wrk and `openssl s_client -servername 1.2.3.4` do that) makes rustls warn once per
+/// connection, which any client could turn into a flood of log lines.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_ip_address_as_sni_is_served_and_not_logged() {
+    let Some(openssl) = tool("/usr/bin/openssl") else {
+        return;
+    };
+    let up = upstream().await;
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
+    )
+    .unwrap();
+    let p = spawn(&[
+        "--web.listen-address=127.0.0.1:0".into(),
+        format!("--web.config.file={}", web.display()),
+        format!("--upstream=http://{}", up.addr),
+    ]);
+    let addr = p.listening_on();
+    for _ in 0..3 {
+        let mut child = std::process::Command::new(&openssl)
+            .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+            .args(["-servername", "127.0.0.1", "-CAfile"])
+            .arg(dir.path().join("ca.pem"))
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        use std::io::Write as _;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+    }
+    // The process is still up and logging (a later line proves earlier ones were flushed).
+    p.signal(libc::SIGTERM);
+    p.stderr
+        .wait_for(STARTUP, |l| l.contains("All connections closed"))
+        .expect("shutdown line");
+    let log = p.stderr.all();
+    assert!(!log.contains("SNI"), "{log}");
+}
+
 /// `--runtime.worker-threads`: 1 picks the single-threaded scheduler, more the work-stealing
 /// one; both serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
