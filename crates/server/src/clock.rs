@@ -12,15 +12,22 @@
 //!
 //! The IO wrapper and the service only store timestamps in atomics; the connection task
 //! sleeps until the nearest deadline and checks them then.
+//!
+//! The clock also tells an HTTP/1 connection when to **park**: once it has been idle for a
+//! while with its last response flushed, the connection task drops hyper's per-connection
+//! state (two 8 KiB buffers and the connection itself) and waits on the bare stream; the
+//! next request's first bytes are read ahead by [`ClockedIo::read_ahead`] and replayed to a
+//! new hyper connection.
 
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
-use std::task::{Context, Poll};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::task::{Context, Poll, ready};
 use std::time::{Duration, Instant};
 
+use bytes::{Buf, Bytes};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// Milliseconds since a process-wide origin; 0 is reserved for "unset".
@@ -39,6 +46,8 @@ pub enum Verdict {
     HeaderTimeout,
     /// No request for the idle period: close the connection gracefully.
     Idle,
+    /// Idle for the park delay with everything flushed: drop the HTTP/1 state, keep the stream.
+    Park,
 }
 
 /// The timestamps of one connection.
@@ -52,6 +61,9 @@ pub struct ConnClock {
     /// Whether new bytes while idle arm the header deadline (HTTP/1 only: on HTTP/2 the
     /// client's PING acknowledgements would arm it without a request ever following).
     arm_on_read: bool,
+    /// Bytes were written since the last successful flush: the connection may still hold
+    /// response bytes, so it must not park.
+    unflushed: AtomicBool,
 }
 
 impl ConnClock {
@@ -64,11 +76,13 @@ impl ConnClock {
             idle_since: AtomicU64::new(now),
             header_since: AtomicU64::new(now),
             arm_on_read,
+            unflushed: AtomicBool::new(false),
         })
     }
 
-    /// Bytes arrived from the client.
-    fn on_read(&self) {
+    /// Bytes arrived from the client (also called for bytes a parked connection hands back
+    /// to a new hyper connection, so an unfinished request is held to the header deadline).
+    pub fn on_read(&self) {
         if self.arm_on_read
             && self.inflight.load(Ordering::Acquire) == 0
             && self.header_since.load(Ordering::Relaxed) == 0
@@ -87,12 +101,21 @@ impl ConnClock {
         }
     }
 
-    /// Decides whether a deadline has passed.
-    pub fn check(&self, header_timeout: Duration, idle_timeout: Duration) -> Verdict {
+    /// Decides whether a deadline has passed. With `park_after`, an idle connection whose
+    /// last response is flushed and on which no new request has started is told to park once
+    /// it has been idle that long; until then the wait never exceeds `park_after`, so a
+    /// connection that just finished a request is looked at again in time.
+    pub fn check(
+        &self,
+        header_timeout: Duration,
+        idle_timeout: Duration,
+        park_after: Option<Duration>,
+    ) -> Verdict {
         let now = now_ms();
         let header_ms = header_timeout.as_millis() as u64;
         let idle_ms = idle_timeout.as_millis() as u64;
-        let mut wait = idle_ms.max(1);
+        let park_ms = park_after.map(|p| p.as_millis() as u64);
+        let mut wait = idle_ms.max(1).min(park_ms.map_or(u64::MAX, |p| p.max(1)));
         let header_since = self.header_since.load(Ordering::Relaxed);
         if header_since != 0 {
             let due = header_since.saturating_add(header_ms);
@@ -102,14 +125,21 @@ impl ConnClock {
             wait = wait.min(due - now);
         }
         if self.inflight.load(Ordering::Acquire) == 0 {
-            let due = self
-                .idle_since
-                .load(Ordering::Relaxed)
-                .saturating_add(idle_ms);
+            let idle_since = self.idle_since.load(Ordering::Relaxed);
+            let due = idle_since.saturating_add(idle_ms);
             if now >= due {
                 return Verdict::Idle;
             }
             wait = wait.min(due - now);
+            if let Some(park_ms) = park_ms {
+                if header_since == 0 && !self.unflushed.load(Ordering::Relaxed) {
+                    let due = idle_since.saturating_add(park_ms);
+                    if now >= due {
+                        return Verdict::Park;
+                    }
+                    wait = wait.min(due - now);
+                }
+            }
         }
         Verdict::Wait(Duration::from_millis(wait))
     }
@@ -130,19 +160,53 @@ impl Drop for InflightGuard {
     }
 }
 
+/// The most a parked connection reads ahead of hyper (a scrape's request head is a few hundred
+/// bytes; hyper reads the rest of a longer one itself).
+const READ_AHEAD: usize = 1024;
+
 pin_project_lite::pin_project! {
-    /// An IO stream that reports reads to a [`ConnClock`].
+    /// An IO stream that reports reads and flushes to a [`ConnClock`], and hands back bytes
+    /// read ahead while its connection was parked before reading on.
     pub struct ClockedIo<T> {
         #[pin]
         inner: T,
         clock: Arc<ConnClock>,
+        replay: Bytes,
     }
 }
 
 impl<T> ClockedIo<T> {
     /// Wraps `inner`.
     pub fn new(inner: T, clock: Arc<ConnClock>) -> Self {
-        Self { inner, clock }
+        Self {
+            inner,
+            clock,
+            replay: Bytes::new(),
+        }
+    }
+
+    /// Queues bytes already taken from the stream to be read again first.
+    pub fn replay(&mut self, bytes: Bytes) {
+        debug_assert!(self.replay.is_empty());
+        self.replay = bytes;
+    }
+}
+
+impl<T: AsyncRead + Unpin> ClockedIo<T> {
+    /// Waits for the peer's next bytes and queues them for [`replay`](Self::replay); `false`
+    /// at end of stream. For a parked connection: nothing but this small read is pending.
+    pub async fn read_ahead(&mut self) -> io::Result<bool> {
+        std::future::poll_fn(|cx| {
+            let mut buf = [0u8; READ_AHEAD];
+            let mut rb = ReadBuf::new(&mut buf);
+            ready!(Pin::new(&mut *self).poll_read(cx, &mut rb))?;
+            if rb.filled().is_empty() {
+                return Poll::Ready(Ok(false));
+            }
+            self.replay = Bytes::copy_from_slice(rb.filled());
+            Poll::Ready(Ok(true))
+        })
+        .await
     }
 }
 
@@ -153,6 +217,17 @@ impl<T: AsyncRead> AsyncRead for ClockedIo<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.project();
+        if !this.replay.is_empty() {
+            // Already counted by `on_read` when it was read ahead.
+            let n = this.replay.len().min(buf.remaining());
+            if n == this.replay.len() {
+                buf.put_slice(&std::mem::take(this.replay));
+            } else {
+                buf.put_slice(&this.replay[..n]);
+                this.replay.advance(n);
+            }
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let r = this.inner.poll_read(cx, buf);
         if buf.filled().len() > before {
@@ -168,7 +243,9 @@ impl<T: AsyncWrite> AsyncWrite for ClockedIo<T> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write(cx, buf)
+        let this = self.project();
+        this.clock.unflushed.store(true, Ordering::Relaxed);
+        this.inner.poll_write(cx, buf)
     }
 
     fn poll_write_vectored(
@@ -176,7 +253,9 @@ impl<T: AsyncWrite> AsyncWrite for ClockedIo<T> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        self.project().inner.poll_write_vectored(cx, bufs)
+        let this = self.project();
+        this.clock.unflushed.store(true, Ordering::Relaxed);
+        this.inner.poll_write_vectored(cx, bufs)
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -184,7 +263,12 @@ impl<T: AsyncWrite> AsyncWrite for ClockedIo<T> {
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.project().inner.poll_flush(cx)
+        let this = self.project();
+        let r = this.inner.poll_flush(cx);
+        if matches!(r, Poll::Ready(Ok(()))) {
+            this.clock.unflushed.store(false, Ordering::Relaxed);
+        }
+        r
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -202,11 +286,11 @@ mod tests {
     #[test]
     fn a_fresh_connection_waits_for_its_first_request_within_the_header_timeout() {
         let c = ConnClock::new(true);
-        match c.check(H, I) {
+        match c.check(H, I, None) {
             Verdict::Wait(d) => assert!(d <= H),
             v => panic!("{v:?}"),
         }
-        assert_eq!(c.check(Duration::ZERO, I), Verdict::HeaderTimeout);
+        assert_eq!(c.check(Duration::ZERO, I, None), Verdict::HeaderTimeout);
     }
 
     #[test]
@@ -214,11 +298,11 @@ mod tests {
         let c = ConnClock::new(true);
         let g = c.request_started();
         assert!(matches!(
-            c.check(Duration::ZERO, Duration::ZERO),
+            c.check(Duration::ZERO, Duration::ZERO, None),
             Verdict::Wait(_)
         ));
         drop(g);
-        assert_eq!(c.check(H, Duration::ZERO), Verdict::Idle);
+        assert_eq!(c.check(H, Duration::ZERO, None), Verdict::Idle);
     }
 
     #[test]
@@ -226,10 +310,80 @@ mod tests {
         let h1 = ConnClock::new(true);
         drop(h1.request_started());
         h1.on_read();
-        assert_eq!(h1.check(Duration::ZERO, I), Verdict::HeaderTimeout);
+        assert_eq!(h1.check(Duration::ZERO, I, None), Verdict::HeaderTimeout);
         let h2 = ConnClock::new(false);
         drop(h2.request_started());
         h2.on_read();
-        assert!(matches!(h2.check(Duration::ZERO, I), Verdict::Wait(_)));
+        assert!(matches!(
+            h2.check(Duration::ZERO, I, None),
+            Verdict::Wait(_)
+        ));
+    }
+
+    /// An idle connection with its response flushed parks after the park delay; until then
+    /// the wait is bounded by it, even while a request is in flight.
+    #[test]
+    fn idle_and_flushed_connections_park() {
+        let c = ConnClock::new(true);
+        let g = c.request_started();
+        match c.check(H, I, Some(Duration::from_secs(1))) {
+            Verdict::Wait(d) => assert!(d <= Duration::from_secs(1)),
+            v => panic!("{v:?}"),
+        }
+        drop(g);
+        match c.check(H, I, Some(Duration::from_secs(1))) {
+            Verdict::Wait(d) => assert!(d <= Duration::from_secs(1)),
+            v => panic!("{v:?}"),
+        }
+        assert_eq!(c.check(H, I, Some(Duration::ZERO)), Verdict::Park);
+        // Without a park delay it never parks; the idle deadline still comes first.
+        assert!(matches!(c.check(H, I, None), Verdict::Wait(_)));
+        assert_eq!(
+            c.check(H, Duration::ZERO, Some(Duration::ZERO)),
+            Verdict::Idle
+        );
+    }
+
+    /// No parking with a request in flight, a new one arriving, or bytes not yet flushed.
+    #[test]
+    fn busy_arriving_or_unflushed_connections_do_not_park() {
+        let park = Some(Duration::ZERO);
+        let c = ConnClock::new(true);
+        let g = c.request_started();
+        assert!(matches!(c.check(H, I, park), Verdict::Wait(_)));
+        drop(g);
+        c.unflushed.store(true, Ordering::Relaxed);
+        assert!(matches!(c.check(H, I, park), Verdict::Wait(_)));
+        c.unflushed.store(false, Ordering::Relaxed);
+        c.on_read();
+        assert!(matches!(c.check(H, I, park), Verdict::Wait(_)));
+        drop(c.request_started());
+        assert_eq!(c.check(H, I, park), Verdict::Park);
+    }
+
+    /// Bytes read ahead while parked are counted once, then handed back before any new read;
+    /// writes mark the stream unflushed until a flush completes.
+    #[tokio::test]
+    async fn read_ahead_replays_and_flushes_are_tracked() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let (client, server) = tokio::io::duplex(64);
+        let (mut client, mut server) = (client, ClockedIo::new(server, ConnClock::new(true)));
+        drop(server.clock.request_started());
+        client.write_all(b"GET / HTTP/1.1\r\n").await.unwrap();
+        assert!(server.read_ahead().await.unwrap());
+        assert_ne!(server.clock.header_since.load(Ordering::Relaxed), 0);
+        client.write_all(b"Host: a\r\n\r\n").await.unwrap();
+        let mut got = vec![0u8; 5];
+        server.read_exact(&mut got).await.unwrap();
+        assert_eq!(got, b"GET /");
+        let mut rest = vec![0u8; 22];
+        server.read_exact(&mut rest).await.unwrap();
+        assert_eq!(rest, b" HTTP/1.1\r\nHost: a\r\n\r\n");
+        server.write_all(b"HTTP/1.1 200 OK\r\n").await.unwrap();
+        assert!(server.clock.unflushed.load(Ordering::Relaxed));
+        server.flush().await.unwrap();
+        assert!(!server.clock.unflushed.load(Ordering::Relaxed));
+        drop(client);
+        assert!(!server.read_ahead().await.unwrap());
     }
 }

@@ -270,3 +270,155 @@ async fn idle_http2_connection_is_closed() {
         "{m}"
     );
 }
+
+/// Parks idle HTTP/1 connections after 50 ms (the default is 1 s).
+fn parking(base: ServerOptions) -> ServerOptions {
+    ServerOptions {
+        http1_park_after: Some(Duration::from_millis(50)),
+        ..base
+    }
+}
+
+/// Reads from `io` until `n` complete test-upstream responses have arrived.
+async fn read_replies<R: tokio::io::AsyncRead + Unpin>(io: &mut R, n: usize) -> String {
+    let mut buf = Vec::new();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = String::from_utf8_lossy(&buf).into_owned();
+        if text.matches("Hello World!").count() >= n {
+            return text;
+        }
+        let mut chunk = [0u8; 4096];
+        let read = tokio::time::timeout_at(deadline, io.read(&mut chunk))
+            .await
+            .expect("responses did not arrive in time")
+            .unwrap();
+        assert!(read > 0, "connection closed early: {text}");
+        buf.extend_from_slice(&chunk[..read]);
+    }
+}
+
+/// A parked HTTP/1 connection (idle past the park delay: hyper's state dropped, the stream
+/// kept) serves the next request as if nothing happened, also one whose head arrives in two
+/// writes; on TLS too, where the idle timeout then closes it with a close_notify.
+#[tokio::test]
+async fn parked_http1_connections_serve_the_next_request() {
+    let up = upstream().await;
+    let p = pki();
+    let timers = parking(ServerOptions {
+        header_read_timeout: Duration::from_secs(1),
+        idle_timeout: Duration::from_secs(2),
+        ..ServerOptions::default()
+    });
+    for tls in [false, true] {
+        let cfg = config(tls.then(|| tls_settings(&p)));
+        let gw = gateway_with(Some(cfg), &up.url(), timers.clone()).await;
+        let tcp = TcpStream::connect(gw.addr).await.unwrap();
+        let mut io: Box<dyn Stream> = if tls {
+            Box::new(tls_client(&p, tcp).await)
+        } else {
+            Box::new(tcp)
+        };
+        for path in ["/a", "/b", "/c"] {
+            if path != "/a" {
+                // Well past the 50 ms park delay, well short of the 2 s idle limit.
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            if path == "/c" {
+                io.write_all(b"GET /c HTTP/1.1\r\nHo").await.unwrap();
+                io.flush().await.unwrap();
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                io.write_all(b"st: a\r\n\r\n").await.unwrap();
+            } else {
+                let req = format!("GET {path} HTTP/1.1\r\nHost: a\r\n\r\n");
+                io.write_all(req.as_bytes()).await.unwrap();
+            }
+            io.flush().await.unwrap();
+            let text = read_replies(&mut io, 1).await;
+            assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
+            assert!(text.contains(&format!("x-upstream-path: {path}")), "{text}");
+        }
+        // Parked again, then closed at the idle limit: EOF, and for TLS a clean one (a
+        // close_notify; without it the client reports an unexpected EOF).
+        let mut rest = Vec::new();
+        let closed = tokio::time::timeout(Duration::from_secs(5), io.read_to_end(&mut rest)).await;
+        assert!(closed.expect("idle parked connection not closed").is_ok());
+        assert!(rest.is_empty());
+    }
+    assert_eq!(up.seen.lock().unwrap().len(), 6);
+}
+
+trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for T {}
+
+async fn tls_client(p: &Pki, tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream> {
+    let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(p.ca_pem.as_bytes()) {
+        roots.add(cert.unwrap()).unwrap();
+    }
+    let cfg = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    tokio_rustls::TlsConnector::from(std::sync::Arc::new(cfg))
+        .connect("localhost".try_into().unwrap(), tcp)
+        .await
+        .unwrap()
+}
+
+/// Half of a pipelined request that hyper read with the one before it survives the parking:
+/// it is handed back to the next hyper connection and completed by the client's next bytes.
+#[tokio::test]
+async fn pipelined_partial_request_survives_parking() {
+    let up = upstream().await;
+    let gw = gateway_with(
+        Some(config(None)),
+        &up.url(),
+        parking(ServerOptions::default()),
+    )
+    .await;
+    let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+    tcp.write_all(b"GET /one HTTP/1.1\r\nHost: a\r\n\r\nGET /two HTTP/1.1\r\nHo")
+        .await
+        .unwrap();
+    let first = read_responses(&mut tcp, 1).await;
+    assert!(first.contains("x-upstream-path: /one"), "{first}");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    tcp.write_all(b"st: a\r\n\r\n").await.unwrap();
+    let second = read_responses(&mut tcp, 1).await;
+    assert!(second.contains("x-upstream-path: /two"), "{second}");
+    assert_eq!(up.seen.lock().unwrap().len(), 2);
+}
+
+/// On a parked connection, a request head that starts and stalls is still cut at the header
+/// timeout, and shutdown closes parked connections at once (drain does not wait for them).
+#[tokio::test]
+async fn parked_connections_keep_the_header_timeout_and_drain_at_once() {
+    let up = upstream().await;
+    let gw = gateway_with(Some(config(None)), &up.url(), parking(quick_timers())).await;
+    let mut slow = TcpStream::connect(gw.addr).await.unwrap();
+    let mut idle = TcpStream::connect(gw.addr).await.unwrap();
+    for tcp in [&mut slow, &mut idle] {
+        tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+            .await
+            .unwrap();
+        read_responses(tcp, 1).await;
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    slow.write_all(b"GET / HTTP/1.1\r\nHo").await.unwrap();
+    let started = tokio::time::Instant::now();
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(5), slow.read_to_end(&mut out)).await;
+    assert!(
+        closed.is_ok(),
+        "stalled request on a parked connection not cut"
+    );
+    // The 300 ms header limit, not the 1.5 s idle one.
+    assert!(started.elapsed() < Duration::from_millis(1200));
+    gw.gateway.shutdown();
+    assert!(gw.gateway.drain(Duration::from_secs(1)).await);
+    let mut out = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(2), idle.read_to_end(&mut out)).await;
+    assert!(closed.is_ok(), "parked connection not closed by shutdown");
+    assert_eq!(up.seen.lock().unwrap().len(), 2);
+}
