@@ -76,21 +76,13 @@ fn address_field(line: &str) -> SocketAddr {
 
 async fn start_guarded() -> Guarded {
     let up = upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
+    let (dir, web) = tls_site(&format!(
+        "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.pem\n\
+         http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
+         basic_auth_users:\n  dave: {}\n",
+        hash("dave123")
+    ));
     let client = write_client_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n  \
-             client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.pem\n\
-             http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
-             basic_auth_users:\n  dave: {}\n",
-            hash("dave123")
-        ),
-    )
-    .unwrap();
     let proc = spawn(&[
         "--web.listen-address=127.0.0.1:0".into(),
         "--web.health-address=127.0.0.1:0".into(),

@@ -59,18 +59,10 @@ async fn prometheus_scrapes_through_scrapegate() {
         return;
     };
     let up = upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
-             basic_auth_users:\n  prometheus: {}\n",
-            hash("s3cret")
-        ),
-    )
-    .unwrap();
+    let (dir, web) = tls_site(&format!(
+        "basic_auth_users:\n  prometheus: {}\n",
+        hash("s3cret")
+    ));
     let gw = spawn(&[
         "--web.listen-address=127.0.0.1:0".into(),
         format!("--web.config.file={}", web.display()),

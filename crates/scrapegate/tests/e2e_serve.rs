@@ -32,19 +32,11 @@ async fn tls_and_basic_auth_through_curl() {
         return;
     };
     let up = upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        format!(
-            "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n\
-             http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
-             basic_auth_users:\n  dave: {}\n",
-            hash("dave123")
-        ),
-    )
-    .unwrap();
+    let (dir, web) = tls_site(&format!(
+        "http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
+         basic_auth_users:\n  dave: {}\n",
+        hash("dave123")
+    ));
     let p = spawn(&[
         "--web.listen-address=127.0.0.1:0".into(),
         format!("--web.config.file={}", web.display()),
@@ -155,14 +147,7 @@ async fn an_ip_address_as_sni_is_served_and_not_logged() {
         return;
     };
     let up = upstream().await;
-    let dir = tempfile::tempdir().unwrap();
-    write_pki(dir.path());
-    let web = dir.path().join("web.yml");
-    std::fs::write(
-        &web,
-        "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n",
-    )
-    .unwrap();
+    let (dir, web) = tls_site("");
     let p = spawn(&[
         "--web.listen-address=127.0.0.1:0".into(),
         format!("--web.config.file={}", web.display()),

@@ -45,8 +45,8 @@ async fn http2_false_keeps_clients_on_http1() {
     assert_eq!(r.status, StatusCode::OK);
 }
 
-/// Reads from `tcp` until `n` complete responses with `Content-Length` bodies have arrived.
-async fn read_responses(tcp: &mut TcpStream, n: usize) -> String {
+/// Reads from `io` until `n` complete test-upstream responses have arrived.
+async fn read_responses<R: tokio::io::AsyncRead + Unpin>(io: &mut R, n: usize) -> String {
     let mut buf = Vec::new();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
     loop {
@@ -55,7 +55,7 @@ async fn read_responses(tcp: &mut TcpStream, n: usize) -> String {
             return text;
         }
         let mut chunk = [0u8; 4096];
-        let read = tokio::time::timeout_at(deadline, tcp.read(&mut chunk))
+        let read = tokio::time::timeout_at(deadline, io.read(&mut chunk))
             .await
             .expect("responses did not arrive in time")
             .unwrap();
@@ -279,25 +279,6 @@ fn parking(base: ServerOptions) -> ServerOptions {
     }
 }
 
-/// Reads from `io` until `n` complete test-upstream responses have arrived.
-async fn read_replies<R: tokio::io::AsyncRead + Unpin>(io: &mut R, n: usize) -> String {
-    let mut buf = Vec::new();
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let text = String::from_utf8_lossy(&buf).into_owned();
-        if text.matches("Hello World!").count() >= n {
-            return text;
-        }
-        let mut chunk = [0u8; 4096];
-        let read = tokio::time::timeout_at(deadline, io.read(&mut chunk))
-            .await
-            .expect("responses did not arrive in time")
-            .unwrap();
-        assert!(read > 0, "connection closed early: {text}");
-        buf.extend_from_slice(&chunk[..read]);
-    }
-}
-
 /// A parked HTTP/1 connection (idle past the park delay: hyper's state dropped, the stream
 /// kept) serves the next request as if nothing happened, also one whose head arrives in two
 /// writes; on TLS too, where the idle timeout then closes it with a close_notify.
@@ -334,7 +315,7 @@ async fn parked_http1_connections_serve_the_next_request() {
                 io.write_all(req.as_bytes()).await.unwrap();
             }
             io.flush().await.unwrap();
-            let text = read_replies(&mut io, 1).await;
+            let text = read_responses(&mut io, 1).await;
             assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
             assert!(text.contains(&format!("x-upstream-path: {path}")), "{text}");
         }

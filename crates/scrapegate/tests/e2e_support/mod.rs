@@ -203,6 +203,21 @@ pub fn write_pki(dir: &Path) {
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
 }
 
+/// A temporary directory with the test PKI ([`write_pki`]) and a `web.yml` serving
+/// `server.crt`/`server.key` over TLS, followed by `rest`: more `tls_server_config` keys
+/// (indented two spaces) and further sections. Returns the directory and the web.yml path.
+pub fn tls_site(rest: &str) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    write_pki(dir.path());
+    let web = dir.path().join("web.yml");
+    std::fs::write(
+        &web,
+        format!("tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n{rest}"),
+    )
+    .unwrap();
+    (dir, web)
+}
+
 /// A cheap (cost 4) `$2y$` hash.
 pub fn hash(password: &str) -> String {
     bcrypt::hash_with_result(password, 4)
