@@ -65,15 +65,6 @@ fn write_client_pki(dir: &Path) -> ClientCert {
     }
 }
 
-/// The address in a log line's `address=` field.
-fn address_field(line: &str) -> SocketAddr {
-    line.split("address=")
-        .nth(1)
-        .and_then(|rest| rest.split(' ').next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line}"))
-}
-
 async fn start_guarded() -> Guarded {
     let up = upstream().await;
     let (dir, web) = tls_site(&format!(

@@ -240,15 +240,7 @@ async fn serves_every_listen_address_ipv4_and_ipv6() {
         .collect();
     assert_eq!(lines.len(), 2, "{lines:?}");
     for line in lines {
-        let addr: std::net::SocketAddr = line
-            .split("address=")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap()
-            .parse()
-            .unwrap();
+        let addr = address_field(&line);
         let text = raw_get(addr, "/metrics").await;
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{addr}: {text}");
     }

@@ -33,6 +33,28 @@ struct Tally {
 }
 
 impl Tally {
+    /// Waits (bounded) until all `HOSTILE` connections are closed, and checks that none was
+    /// closed before `timeout` (less half a second of timer slack). Returns the shortest life.
+    async fn assert_all_cut_at(&self, timeout: Duration, what: &str) -> Duration {
+        let ok = eventually(timeout + Duration::from_secs(20), || async {
+            self.closed.load(Ordering::SeqCst) == HOSTILE
+        })
+        .await;
+        assert!(
+            ok,
+            "only {} of {HOSTILE} ({what}) closed",
+            self.closed.load(Ordering::SeqCst)
+        );
+        let min_life = Duration::from_millis(self.min_life_ms.load(Ordering::SeqCst) as u64);
+        assert!(
+            min_life >= timeout - Duration::from_millis(500),
+            "a {what} was closed after only {min_life:?}"
+        );
+        min_life
+    }
+}
+
+impl Tally {
     fn new() -> Arc<Self> {
         let t = Self::default();
         t.min_life_ms.store(usize::MAX, Ordering::SeqCst);
@@ -171,20 +193,9 @@ async fn slowloris_1000_trickling_clients_leave_a_good_client_served_and_hit_the
     );
 
     // Every trickler is cut by the header timeout, not before it, and gets no response.
-    let ok = eventually(header_timeout + Duration::from_secs(20), || async {
-        tally.closed.load(Ordering::SeqCst) == HOSTILE
-    })
-    .await;
-    assert!(
-        ok,
-        "only {} of {HOSTILE} slowloris connections closed",
-        tally.closed.load(Ordering::SeqCst)
-    );
-    let min_life = Duration::from_millis(tally.min_life_ms.load(Ordering::SeqCst) as u64);
-    assert!(
-        min_life >= header_timeout - Duration::from_millis(500),
-        "a slowloris connection was closed after only {min_life:?}"
-    );
+    let min_life = tally
+        .assert_all_cut_at(header_timeout, "slowloris connection")
+        .await;
     assert_eq!(
         tally.answered.load(Ordering::SeqCst),
         0,
@@ -255,20 +266,9 @@ async fn stalled_tls_handshakes_1000_leave_a_good_client_served_and_hit_the_hand
         "a stalled handshake was closed before the good client was done"
     );
 
-    let ok = eventually(handshake_timeout + Duration::from_secs(20), || async {
-        tally.closed.load(Ordering::SeqCst) == HOSTILE
-    })
-    .await;
-    assert!(
-        ok,
-        "only {} of {HOSTILE} stalled handshakes closed",
-        tally.closed.load(Ordering::SeqCst)
-    );
-    let min_life = Duration::from_millis(tally.min_life_ms.load(Ordering::SeqCst) as u64);
-    assert!(
-        min_life >= handshake_timeout - Duration::from_millis(500),
-        "a stalled handshake was closed after only {min_life:?}"
-    );
+    let min_life = tally
+        .assert_all_cut_at(handshake_timeout, "stalled handshake")
+        .await;
     let m = gw.metrics().await;
     let timeouts = metric(
         &m,

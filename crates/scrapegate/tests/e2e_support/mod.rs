@@ -106,14 +106,7 @@ impl Proc {
             .stderr
             .wait_for(STARTUP, |l| l.contains("msg=\"Listening on\""))
             .unwrap_or_else(|| panic!("no Listening on line:\n{}", self.stderr.all()));
-        let addr = line
-            .split("address=")
-            .nth(1)
-            .unwrap()
-            .split(' ')
-            .next()
-            .unwrap();
-        addr.parse().unwrap()
+        address_field(&line)
     }
 
     /// Waits (bounded) for the process to exit; returns its exit code.
@@ -201,6 +194,15 @@ pub fn write_pki(dir: &Path) {
     std::fs::write(dir.join("ca.pem"), ca_cert.pem()).unwrap();
     std::fs::write(dir.join("server.crt"), cert.pem()).unwrap();
     std::fs::write(dir.join("server.key"), key.serialize_pem()).unwrap();
+}
+
+/// The address in a log line's `address=` field.
+pub fn address_field(line: &str) -> SocketAddr {
+    line.split("address=")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line}"))
 }
 
 /// A temporary directory with the test PKI ([`write_pki`]) and a `web.yml` serving

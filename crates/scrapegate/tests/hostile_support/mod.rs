@@ -19,7 +19,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpSocket, TcpStream};
 
-use crate::e2e_support::{Proc, STARTUP, Upstream, spawn, write_pki};
+use crate::e2e_support::{Proc, STARTUP, Upstream, address_field, spawn, write_pki};
 
 /// Raises the soft RLIMIT_NOFILE to `want` (capped at the hard limit); returns the new soft
 /// limit. Children (the gateway) inherit it.
@@ -92,17 +92,6 @@ pub struct Gw {
     _dir: tempfile::TempDir,
 }
 
-fn addr_of(line: &str) -> SocketAddr {
-    line.split("address=")
-        .nth(1)
-        .unwrap()
-        .split(' ')
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Starts the gateway in front of `up` on 127.0.0.1 with a telemetry listener; returns when
 /// both listeners serve.
 pub fn start(up: &Upstream, opts: GwOpts) -> Gw {
@@ -132,7 +121,7 @@ pub fn start(up: &Upstream, opts: GwOpts) -> Gw {
         .stderr
         .wait_for(STARTUP, |l| l.contains("msg=\"Telemetry listening on\""))
         .unwrap_or_else(|| panic!("no telemetry listener:\n{}", proc.stderr.all()));
-    let telemetry = addr_of(&tline);
+    let telemetry = address_field(&tline);
     let tls = opts.tls.then(|| {
         let mut roots = rustls::RootCertStore::empty();
         let ca = CertificateDer::from_pem_file(dir.path().join("ca.pem")).unwrap();
