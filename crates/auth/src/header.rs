@@ -8,6 +8,8 @@ use std::fmt;
 
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::alphabet::{INVALID, reverse};
+
 /// Longest `Authorization` value decoded. Longer values are treated as malformed so hostile
 /// input costs bounded work; 8 KiB leaves room for any real user name and password.
 pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
@@ -15,17 +17,8 @@ pub const MAX_AUTHORIZATION_LEN: usize = 8 * 1024;
 const PREFIX: &[u8] = b"Basic ";
 
 /// Standard base64 alphabet reverse table; `INVALID` marks bytes outside it.
-const INVALID: u8 = 0xff;
-const STD_DECODE: [u8; 256] = {
-    let alphabet = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < 64 {
-        table[alphabet[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
+const STD_DECODE: [u8; 256] =
+    reverse(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/");
 
 /// Decoded basic credentials. The buffer is wiped on drop; `Debug` shows nothing secret.
 pub struct BasicCredentials {

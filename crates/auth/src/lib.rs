@@ -25,6 +25,7 @@
 
 #![warn(missing_docs)]
 
+mod alphabet;
 mod authenticator;
 pub mod go_hash;
 pub mod hashing;

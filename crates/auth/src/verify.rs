@@ -9,22 +9,13 @@
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::alphabet::{INVALID, reverse};
 use crate::go_hash::{ENCODED_HASH_SIZE, ENCODED_SALT_SIZE, GoBcryptHash};
 
 /// bcrypt's base64 alphabet (standard bit order, different characters, no padding).
 const ALPHABET: &[u8; 64] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-/// Marks a byte outside the alphabet in [`DECODE`].
-const INVALID: u8 = 0xff;
-/// Reverse lookup table for [`ALPHABET`].
-const DECODE: [u8; 256] = {
-    let mut table = [INVALID; 256];
-    let mut i = 0;
-    while i < 64 {
-        table[ALPHABET[i] as usize] = i as u8;
-        i += 1;
-    }
-    table
-};
+/// Reverse lookup table for [`ALPHABET`]; `INVALID` marks bytes outside it.
+const DECODE: [u8; 256] = reverse(ALPHABET);
 /// Blowfish's key schedule reads at most this many key bytes (18 words of 4 bytes).
 pub(crate) const MAX_KEY_LEN: usize = 72;
 /// Salt length in bytes after decoding.
