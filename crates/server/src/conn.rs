@@ -19,6 +19,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
 use crate::clock::{ClockedIo, ConnClock, Verdict};
+use crate::coalesce::Coalesce;
 use crate::gate::{self, ConnCtx, Handler};
 use crate::gateway::Shared;
 use crate::telemetry::Metrics;
@@ -197,12 +198,14 @@ where
     // cost ~250 instructions on the hot path (callgrind).
     let service =
         service_fn(move |req| gate::serve(Arc::clone(&svc_shared), Arc::clone(&ctx), req));
-    let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
     // Each protocol's connection is boxed at its own size, so an HTTP/1 connection does not
-    // carry room for an HTTP/2 one (or the handshake) in its task.
+    // carry room for an HTTP/2 one (or the handshake) in its task. HTTP/2 writes are
+    // coalesced (see `coalesce`): one TLS write per flush instead of one per DATA frame.
     let conn = if h2 {
+        let io = TokioIo::new(ClockedIo::new(Coalesce::new(io), Arc::clone(&clock)));
         Proto::H2(Box::pin(shared.h2.serve_connection(io, service)))
     } else {
+        let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
         Proto::H1(Box::new(shared.h1.serve_connection(io, service)))
     };
     async move {

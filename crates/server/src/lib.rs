@@ -16,6 +16,7 @@
 mod authn;
 pub mod body;
 pub mod clock;
+mod coalesce;
 mod conn;
 pub mod gate;
 mod gateway;

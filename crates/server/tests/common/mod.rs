@@ -106,8 +106,21 @@ pub struct Seen {
     pub headers: HeaderMap,
 }
 
+/// The body `/big` answers with: [`BIG_LEN`] bytes of a repeating, position-dependent pattern,
+/// so a reordered, dropped or duplicated chunk shows.
+pub fn big_body() -> Bytes {
+    (0..BIG_LEN)
+        .map(|i| (i % 251) as u8)
+        .collect::<Vec<u8>>()
+        .into()
+}
+
+/// Length of [`big_body`]: many TLS records and HTTP/2 DATA frames, more than a flow-control
+/// window.
+pub const BIG_LEN: usize = 1 << 20;
+
 /// A real hyper HTTP/1.1 server on 127.0.0.1 standing in for an exporter. `/slow` answers
-/// after 3 s; everything else answers `Hello World!` at once.
+/// after 3 s, `/big` with [`big_body`]; everything else answers `Hello World!` at once.
 pub struct TestUpstream {
     pub addr: SocketAddr,
     pub seen: Arc<Mutex<Vec<Seen>>>,
@@ -148,8 +161,12 @@ pub async fn upstream() -> TestUpstream {
                         if req.uri().path() == "/slow" {
                             tokio::time::sleep(Duration::from_secs(3)).await;
                         }
-                        let mut resp =
-                            Response::new(Full::new(Bytes::from_static(b"Hello World!")));
+                        let body = if req.uri().path() == "/big" {
+                            big_body()
+                        } else {
+                            Bytes::from_static(b"Hello World!")
+                        };
+                        let mut resp = Response::new(Full::new(body));
                         resp.headers_mut()
                             .insert("x-upstream-path", req.uri().to_string().parse().unwrap());
                         // Configured headers must replace this value.
@@ -263,6 +280,27 @@ impl Client {
             }
         }
     }
+}
+
+/// An HTTP/2 connection over TLS (ALPN `h2`) to the gateway at `addr`, for sending many
+/// requests on one connection.
+pub async fn h2_connection(
+    p: &Pki,
+    addr: SocketAddr,
+) -> hyper::client::conn::http2::SendRequest<Empty<Bytes>> {
+    let tcp = TcpStream::connect(addr).await.unwrap();
+    let name = rustls_pki_types::ServerName::try_from("localhost").unwrap();
+    let tls = tls_connector(&p.ca_pem, true)
+        .connect(name, tcp)
+        .await
+        .unwrap();
+    assert_eq!(tls.get_ref().1.alpn_protocol(), Some(&b"h2"[..]));
+    let (sender, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    sender
 }
 
 async fn send<I>(io: I, h2: bool, addr: SocketAddr, path: &str, headers: &[(&str, String)]) -> Reply

@@ -1,0 +1,285 @@
+//! Write coalescing for HTTP/2 connections: many small writes, one TLS write per flush.
+//!
+//! hyper's HTTP/2 codec (the `h2` crate) hands every DATA frame larger than 256 bytes to the
+//! transport as its own (vectored) write, and tokio-rustls encrypts and sends each write at
+//! once: with 16 streams answering on one connection, that is 16 TLS records and 16 `sendmsg`
+//! calls where one of each would do. HTTP/1 does not need this (hyper buffers a whole response
+//! and `pipeline_flush` batches pipelined ones).
+//!
+//! [`Coalesce`] sits between the codec and the TLS stream. Writes are copied into one buffer
+//! (a 2 KiB scrape costs a `memcpy`, far less than a system call and a record) and reach the
+//! TLS stream on `poll_flush`, which `h2` calls whenever it has queued everything it can,
+//! or when the buffer reaches [`LIMIT`]. The buffer is released after each flush, so an idle
+//! connection holds none.
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// Bytes buffered before a write goes to the transport without waiting for a flush: two full
+/// TLS records, so a large body still streams without an unbounded buffer.
+pub const LIMIT: usize = 32 * 1024;
+
+/// An [`AsyncRead`] + [`AsyncWrite`] whose writes are held until `poll_flush` (or until
+/// [`LIMIT`] bytes are waiting). Reads pass straight through.
+#[derive(Debug)]
+pub struct Coalesce<T> {
+    inner: T,
+    buf: Vec<u8>,
+    /// How much of `buf` the transport has taken (a flush can be interrupted by `Pending`).
+    sent: usize,
+    /// The current flush has yielded once to let the runtime's other ready tasks run first.
+    yielded: bool,
+}
+
+impl<T> Coalesce<T> {
+    /// Wraps `inner`.
+    pub fn new(inner: T) -> Self {
+        Self {
+            inner,
+            buf: Vec::new(),
+            sent: 0,
+            yielded: false,
+        }
+    }
+
+    /// The bytes accepted but not yet handed to the transport.
+    #[cfg(test)]
+    fn pending(&self) -> usize {
+        self.buf.len() - self.sent
+    }
+
+    /// Room left before writes must go to the transport.
+    fn room(&self) -> usize {
+        LIMIT.saturating_sub(self.buf.len())
+    }
+}
+
+impl<T: AsyncWrite + Unpin> Coalesce<T> {
+    /// Hands the buffer to the transport, then frees it. `Ready(Ok)` means all of it was taken.
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        while self.sent < self.buf.len() {
+            let n = ready!(Pin::new(&mut self.inner).poll_write(cx, &self.buf[self.sent..]))?;
+            if n == 0 {
+                return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
+            }
+            self.sent += n;
+        }
+        // Released rather than cleared: most connections are idle most of the time, and an
+        // idle HTTP/2 connection should not pin a buffer (the allocator reuses the block).
+        self.buf = Vec::new();
+        self.sent = 0;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Makes room for a write: drains the buffer first when it is full.
+    fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<usize>> {
+        if self.room() == 0 {
+            ready!(self.poll_drain(cx))?;
+        }
+        if self.buf.capacity() == 0 {
+            // All at once: growing by doubling would copy what is already buffered.
+            self.buf.reserve_exact(LIMIT);
+        }
+        Poll::Ready(Ok(self.room()))
+    }
+}
+
+impl<T: AsyncRead + Unpin> AsyncRead for Coalesce<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<T: AsyncWrite + Unpin> AsyncWrite for Coalesce<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        if data.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let room = ready!(self.poll_room(cx))?;
+        let n = data.len().min(room);
+        self.buf.extend_from_slice(&data[..n]);
+        Poll::Ready(Ok(n))
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        let mut room = ready!(self.poll_room(cx))?;
+        let mut taken = 0;
+        for b in bufs {
+            let n = b.len().min(room);
+            self.buf.extend_from_slice(&b[..n]);
+            taken += n;
+            room -= n;
+            if room == 0 {
+                break;
+            }
+        }
+        Poll::Ready(Ok(taken))
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        // Vectored, so the codec chains a DATA frame's payload instead of copying it into its
+        // own buffer first: the payload is then copied once, here.
+        true
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.buf.is_empty() && !self.yielded {
+            // Once per flush, let every other ready task run first: the stream tasks whose
+            // upstream answers arrived in the same wake-up then queue their responses too, and
+            // they all leave in this one write. (tokio's `yield_now` defers the wake-up until
+            // the run queue is empty; a plain self-wake would run this task again at once.)
+            self.yielded = true;
+            let _ = std::pin::pin!(tokio::task::yield_now()).poll(cx);
+            return Poll::Pending;
+        }
+        self.yielded = false;
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_drain(cx))?;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// A transport that records each write it receives, taking at most `max` bytes at a time.
+    struct Recorder {
+        writes: Vec<Vec<u8>>,
+        flushes: usize,
+        max: usize,
+    }
+
+    impl AsyncWrite for Recorder {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            _cx: &mut Context<'_>,
+            buf: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            let n = buf.len().min(self.max);
+            self.writes.push(buf[..n].to_vec());
+            Poll::Ready(Ok(n))
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            self.flushes += 1;
+            Poll::Ready(Ok(()))
+        }
+        fn poll_shutdown(self: Pin<&mut Self>, _cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Poll::Ready(Ok(()))
+        }
+    }
+
+    fn recorder(max: usize) -> Coalesce<Recorder> {
+        Coalesce::new(Recorder {
+            writes: Vec::new(),
+            flushes: 0,
+            max,
+        })
+    }
+
+    #[tokio::test]
+    async fn writes_reach_the_transport_as_one_write_per_flush() {
+        let mut c = recorder(usize::MAX);
+        for i in 0..16u8 {
+            c.write_all(&[i; 100]).await.unwrap();
+            let (head, payload) = ([i; 9], [i; 1000]);
+            let vectored = [io::IoSlice::new(&head), io::IoSlice::new(&payload)];
+            let n = c.write_vectored(&vectored).await.unwrap();
+            assert_eq!(n, 1009, "room for both slices");
+        }
+        assert!(c.inner.writes.is_empty(), "nothing sent before the flush");
+        c.flush().await.unwrap();
+        assert_eq!(c.inner.writes.len(), 1);
+        assert_eq!(c.inner.flushes, 1);
+        let expected: Vec<u8> = (0..16u8)
+            .flat_map(|i| [vec![i; 100], vec![i; 9], vec![i; 1000]].concat())
+            .collect();
+        assert!(c.inner.writes[0] == expected, "the bytes, in order");
+        assert_eq!(c.pending(), 0);
+        assert_eq!(c.buf.capacity(), 0, "the buffer is released after a flush");
+    }
+
+    #[tokio::test]
+    async fn a_flush_yields_once_to_other_ready_tasks_then_writes() {
+        let mut c = recorder(usize::MAX);
+        c.write_all(b"response").await.unwrap();
+        let waker = std::task::Waker::noop();
+        let mut cx = Context::from_waker(waker);
+        assert!(
+            Pin::new(&mut c).poll_flush(&mut cx).is_pending(),
+            "first poll yields"
+        );
+        assert!(c.inner.writes.is_empty());
+        assert!(matches!(
+            Pin::new(&mut c).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(c.inner.writes, vec![b"response".to_vec()]);
+        // Nothing buffered: nothing to wait for.
+        assert!(matches!(
+            Pin::new(&mut c).poll_flush(&mut cx),
+            Poll::Ready(Ok(()))
+        ));
+        assert_eq!(c.inner.flushes, 2);
+    }
+
+    #[tokio::test]
+    async fn a_full_buffer_goes_out_before_more_is_taken() {
+        let mut c = recorder(usize::MAX);
+        let big = vec![7u8; LIMIT + 1000];
+        c.write_all(&big).await.unwrap();
+        assert_eq!(c.inner.writes.len(), 1, "the first LIMIT bytes were sent");
+        assert_eq!(c.inner.writes[0].len(), LIMIT);
+        assert_eq!(c.pending(), 1000);
+        c.flush().await.unwrap();
+        let sent: usize = c.inner.writes.iter().map(Vec::len).sum();
+        assert_eq!(sent, big.len());
+    }
+
+    #[tokio::test]
+    async fn a_transport_taking_part_of_a_write_gets_the_rest_in_order() {
+        let mut c = recorder(1000);
+        let data: Vec<u8> = (0..5000u32).map(|i| (i % 251) as u8).collect();
+        c.write_all(&data).await.unwrap();
+        c.shutdown().await.unwrap();
+        assert!(c.inner.writes.concat() == data, "the bytes, in order");
+    }
+
+    #[tokio::test]
+    async fn reads_pass_through() {
+        let (a, mut b) = tokio::io::duplex(64);
+        let mut c = Coalesce::new(a);
+        b.write_all(b"ping").await.unwrap();
+        let mut got = [0u8; 4];
+        c.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"ping");
+        c.write_all(b"pong").await.unwrap();
+        c.flush().await.unwrap();
+        b.read_exact(&mut got).await.unwrap();
+        assert_eq!(&got, b"pong");
+    }
+}
