@@ -7,14 +7,15 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 
-use crate::go_hash::GoBcryptError;
+use scrapegate_model::User;
+
 use crate::header::{Scratch, parse_with_scratch};
 use crate::key::Keyer;
 use crate::limiter::FailureLimiter;
 use crate::metrics::AuthMetrics;
 use crate::pool::{Admission, Core, JobResult, JobSpec, Pool, Slot, wait};
 use crate::tiers::{Tiers, Verdict};
-use crate::users::UserTable;
+use crate::users::{PreparedUsers, UserTable};
 use crate::verify::{MAX_KEY_LEN, PreparedPassword};
 
 /// Tuning of the caches, the bcrypt pool and the failure limiter.
@@ -107,13 +108,10 @@ impl fmt::Debug for Authenticator {
 }
 
 impl Authenticator {
-    /// Builds an authenticator for `users` (user name, bcrypt hash as written in web.yml).
-    /// Fails with Go's error text on the first hash Go would refuse. Starts the pool threads.
-    pub fn new<'a>(
-        users: impl IntoIterator<Item = (&'a str, &'a str)>,
-        settings: AuthSettings,
-    ) -> Result<Self, GoBcryptError> {
-        let table = UserTable::build(users, None)?;
+    /// Builds an authenticator for `users` (parsed by the config crate). Starts the pool
+    /// threads.
+    pub fn new(users: &[User], settings: AuthSettings) -> Self {
+        let table = UserTable::build(users, None);
         let core = Arc::new(Core::new(Tiers::new(
             settings.success_capacity,
             settings.success_ttl,
@@ -125,7 +123,7 @@ impl Authenticator {
             settings.pool_threads,
             settings.queue_capacity,
         );
-        Ok(Self {
+        Self {
             users: ArcSwap::from_pointee(table),
             keyer: Keyer::random(),
             limiter: FailureLimiter::new(
@@ -135,19 +133,20 @@ impl Authenticator {
             ),
             core,
             pool,
-        })
+        }
     }
 
-    /// Reload: new user table; the cache survives (entries of users whose hash did not change
-    /// stay valid because the key covers the hash). On error the old table stays in force.
-    pub fn replace_users<'a>(
-        &self,
-        users: impl IntoIterator<Item = (&'a str, &'a str)>,
-    ) -> Result<(), GoBcryptError> {
-        let current = self.table();
-        let table = UserTable::build(users, Some(&current))?;
-        self.users.store(Arc::new(table));
-        Ok(())
+    /// Reload, first half: the user table for `users`, built beside the one in force (whose
+    /// decoy it keeps when the highest cost is unchanged). Nothing changes until
+    /// [`Authenticator::install_users`].
+    pub fn prepare_users(&self, users: &[User]) -> PreparedUsers {
+        PreparedUsers(UserTable::build(users, Some(&self.table())))
+    }
+
+    /// Reload, second half: puts a prepared table in force. The cache survives: entries of
+    /// users whose hash did not change stay valid, because the key covers the hash.
+    pub fn install_users(&self, prepared: PreparedUsers) {
+        self.users.store(Arc::new(prepared.0));
     }
 
     /// Whether any user is configured (without users every request is allowed, as in Go).
@@ -288,21 +287,21 @@ mod tests {
     #[test]
     fn check_future_is_send() {
         fn is_send<T: Send>(_: &T) {}
-        let a = Authenticator::new([], AuthSettings::default()).unwrap();
+        let a = Authenticator::new(&[], AuthSettings::default());
         let fut = a.check(None, IpAddr::from([127, 0, 0, 1]));
         is_send(&fut);
     }
 
     #[test]
     fn debug_prints_no_secrets() {
-        let a = Authenticator::new(
-            [(
-                "carol",
+        let carol = User {
+            name: "carol".into(),
+            hash: crate::GoBcryptHash::parse(
                 "$2y$10$qRTBuFoULoYNA7AQ/F3ck.trZBPyjV64.oA4ZsSBCIWvXuvQlQTuu",
-            )],
-            AuthSettings::default(),
-        )
-        .unwrap();
+            )
+            .unwrap(),
+        };
+        let a = Authenticator::new(&[carol], AuthSettings::default());
         let s = format!("{a:?}");
         assert!(!s.contains("carol") && !s.contains("qRTB"), "{s}");
     }

@@ -3,8 +3,8 @@
 //! This crate owns everything between an `Authorization` header and an allow/deny decision:
 //!
 //! * [`header`]: Basic header parsing with Go's `Request.BasicAuth()` semantics.
-//! * [`go_hash`]: bcrypt hash strings parsed as Go parses them, with Go's error texts (the
-//!   config crate uses [`GoBcryptHash::parse`] for load-time validation).
+//! * [`go_hash`] (from `scrapegate-model`): bcrypt hash strings parsed as Go parses them;
+//!   the config crate parses them at load, and users arrive here already parsed.
 //! * [`verify`]: Go-compatible bcrypt comparison on the `bcrypt` crate's raw primitive;
 //!   [`hashing`]: making `$2y$` hashes.
 //! * [`Authenticator`]: the decision flow of exporter-toolkit (spec §6.2), improved as the
@@ -21,13 +21,12 @@
 //! gets CPU that request handling leaves idle.
 //!
 //! It does no I/O other than running bcrypt on its own threads, and depends on no other
-//! scrapegate crate. Nothing here logs or prints passwords, hashes, digests or keys.
+//! scrapegate crate than the model. Nothing here logs or prints passwords, hashes, digests or keys.
 
 #![warn(missing_docs)]
 
 mod alphabet;
 mod authenticator;
-pub mod go_hash;
 pub mod hashing;
 pub mod header;
 mod key;
@@ -38,7 +37,11 @@ mod tiers;
 mod users;
 pub mod verify;
 
+/// bcrypt hash parsing lives in the model crate (the config crate parses, this crate verifies).
+pub use scrapegate_model::bcrypt as go_hash;
+
 pub use authenticator::{AuthDecision, AuthSettings, Authenticator};
+pub use users::PreparedUsers;
 pub use go_hash::{GoBcryptError, GoBcryptHash};
 pub use hashing::{HashPasswordError, hash_password};
 pub use header::{BasicCredentials, MAX_AUTHORIZATION_LEN, parse_basic_auth};

@@ -263,7 +263,7 @@ impl<'a> Decoder<'a> {
         self.scalar_as(id, "time.Duration", move |v| match v {
             Value::Str => text
                 .as_deref()
-                .and_then(crate::go::duration::parse_go_duration),
+                .and_then(scrapegate_model::duration::parse_go_duration),
             other => int_from(other),
         })
     }
@@ -445,7 +445,7 @@ impl<'a> Decoder<'a> {
                 continue;
             };
             if entries.iter().any(|(existing, _)| *existing == k) {
-                let quoted = scrapegate_auth::go_hash::go_quote_bytes(k.as_bytes());
+                let quoted = scrapegate_model::bcrypt::go_quote_bytes(k.as_bytes());
                 self.line_error(value, format!("key {quoted} already set in map"));
                 continue;
             }

@@ -1,6 +1,9 @@
-//! The toolkit's `validateHeaderConfig` (spec §3.4): five allowed names, two with fixed values.
+//! The toolkit's `validateHeaderConfig` (spec §3.4): five allowed names, two with fixed values;
+//! the accepted headers leave here as ready-to-send HTTP header values.
 
-use scrapegate_auth::go_hash::go_quote_bytes;
+use scrapegate_model::bcrypt::go_quote_bytes;
+
+use http::{HeaderName, HeaderValue};
 
 use crate::ConfigError;
 
@@ -14,8 +17,12 @@ const ALLOWED: &[(&str, &[&str])] = &[
 ];
 
 /// Checks the headers in file order (Go walks a map, so with several bad headers the one it
-/// reports can vary; any of them is a valid Go outcome).
-pub fn validate_headers(headers: &[(String, String)]) -> Result<(), ConfigError> {
+/// reports can vary; any of them is a valid Go outcome) and converts them. A value Go accepts
+/// but HTTP cannot carry (a control character) is refused here rather than at serve time.
+pub fn validate_headers(
+    headers: &[(String, String)],
+) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
+    let mut out = Vec::with_capacity(headers.len());
     for (name, value) in headers {
         let Some((_, values)) = ALLOWED.iter().find(|(n, _)| n == name) else {
             return Err(ConfigError::new(format!(
@@ -34,6 +41,14 @@ pub fn validate_headers(headers: &[(String, String)]) -> Result<(), ConfigError>
                 go_quote_bytes(value.as_bytes())
             )));
         }
+        let header_name = HeaderName::from_bytes(name.as_bytes())
+            .map_err(|_| ConfigError::new(format!("HTTP header {name:?} is not a valid name")))?;
+        let header_value = HeaderValue::from_str(value).map_err(|_| {
+            ConfigError::new(format!(
+                "the value of HTTP header {name} is not a valid header value"
+            ))
+        })?;
+        out.push((header_name, header_value));
     }
-    Ok(())
+    Ok(out)
 }

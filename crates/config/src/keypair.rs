@@ -1,21 +1,22 @@
 //! Go's `tls.X509KeyPair` checks and error texts (spec §3.1 step 9): which PEM blocks count,
 //! PKCS#1 / PKCS#8 / SEC1 keys tried in Go's order, and the type-versus-key mismatch texts.
-//! Keys are parsed by rustls' aws-lc-rs provider; certificates by x509-parser.
+//! Keys are parsed by rustls' aws-lc-rs provider; certificates by x509-parser. The result is
+//! the [`ServerCertificate`] the TLS crate serves as it is: nothing parses these bytes again.
+
+use std::sync::Arc;
 
 use rustls::SignatureAlgorithm;
 use rustls::crypto::aws_lc_rs::sign::any_supported_type;
-use rustls::sign::SigningKey;
-use rustls_pki_types::{PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer};
+use rustls::sign::{CertifiedKey, SigningKey};
+use rustls_pki_types::{
+    CertificateDer, PrivateKeyDer, PrivatePkcs1KeyDer, PrivatePkcs8KeyDer, PrivateSec1KeyDer,
+};
+use scrapegate_model::{KeyType, ServerCertificate};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
 
 use crate::go::pem;
-
-/// A checked pair: the DER certificates (leaf first) of the certificate input.
-pub struct KeyPair {
-    pub cert_chain_der: Vec<Vec<u8>>,
-}
 
 /// The public key families Go distinguishes.
 #[derive(PartialEq, Eq, Clone, Copy)]
@@ -27,7 +28,7 @@ enum Family {
 
 /// Runs Go's `tls.X509KeyPair(certPEM, keyPEM)`; the error is Go's text (without the
 /// toolkit's `failed to load X509KeyPair: ` prefix).
-pub fn x509_key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<KeyPair, String> {
+pub fn x509_key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<ServerCertificate, String> {
     let mut chain = Vec::new();
     let mut skipped: Vec<String> = Vec::new();
     for block in pem::decode_all(cert_pem) {
@@ -99,13 +100,33 @@ pub fn x509_key_pair(cert_pem: &[u8], key_pem: &[u8]) -> Result<KeyPair, String>
     if !same_public_key(cert_family, cert_spki, &key_spki) {
         return Err("tls: private key does not match public key".into());
     }
-    Ok(KeyPair {
-        cert_chain_der: chain,
+    let key_type = match key_family {
+        Family::Rsa => KeyType::Rsa,
+        Family::Ed25519 => KeyType::Ed25519,
+        Family::Ecdsa => ecdsa_key_type(cert_spki),
+    };
+    let not_after_unix = leaf.validity().not_after.timestamp();
+    let chain = chain.into_iter().map(CertificateDer::from).collect();
+    Ok(ServerCertificate {
+        certified_key: Arc::new(CertifiedKey::new(chain, key)),
+        not_after_unix,
+        key_type,
     })
 }
 
+/// The ECDSA curve by the size of the uncompressed point: 65, 97 and 133 bytes for
+/// P-256/384/521.
+fn ecdsa_key_type(spki: &SubjectPublicKeyInfo<'_>) -> KeyType {
+    match spki.subject_public_key.data.len() {
+        65 => KeyType::EcdsaP256,
+        97 => KeyType::EcdsaP384,
+        133 => KeyType::EcdsaP521,
+        _ => KeyType::Other,
+    }
+}
+
 /// Go's `parsePrivateKey`: PKCS#1, then PKCS#8 (RSA, ECDSA, Ed25519), then SEC1.
-fn parse_private_key(der: &[u8]) -> Result<std::sync::Arc<dyn SigningKey>, String> {
+fn parse_private_key(der: &[u8]) -> Result<Arc<dyn SigningKey>, String> {
     let candidates = [
         PrivateKeyDer::Pkcs1(PrivatePkcs1KeyDer::from(der)),
         PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(der)),

@@ -1,10 +1,13 @@
 //! scrapegate-config: reads Prometheus's web configuration file (`web.yml`) exactly as
 //! exporter-toolkit v0.17.1 does, and validates it in the toolkit's order with its error texts.
 //!
-//! [`load`] is `web.Validate` plus loading: it returns one [`ValidatedConfig`] holding the
-//! parsed users and the PEM bytes of every referenced file, so no other crate reads a file or
-//! re-validates. [`check_http2_cipher_requirement`] is the extra check Go's server start does,
-//! and [`warnings()`] lists what `scrapegate check web-config` reports beyond promtool.
+//! This crate is the only one that reads or parses a configuration file. [`load`] is
+//! `web.Validate` plus loading: it returns one [`ValidatedConfig`] (a `scrapegate-model` type)
+//! holding parsed users, ready-to-send headers and the parsed certificate chain, key and
+//! client CAs, so no other crate reads a file or re-validates. [`warnings()`] lists the advice
+//! `scrapegate check web-config` reports beyond promtool (the TLS crate's plan adds what
+//! rustls cannot negotiate). [`referenced_files`] tells a watcher what to watch while the file
+//! is broken. Watching itself is `scrapegate-watch`'s job.
 //!
 //! # Why not serde_yaml
 //!
@@ -53,23 +56,27 @@
 //!   yaml-rust2's limit give `yaml: recursion limit exceeded` (yaml.v2: `exceeded max depth of
 //!   10000`).
 //! * **`!!binary`** scalars are kept as their base64 text rather than decoded.
+//! * **Header values HTTP cannot carry** (a control character written as a YAML escape) are
+//!   refused at load with `the value of HTTP header X is not a valid header value`; Go accepts
+//!   the file and sends the raw bytes.
 
-pub mod decode;
-pub mod go;
-pub mod headers;
-pub mod http2;
-pub mod keypair;
-pub mod model;
-pub mod schema;
-pub mod validate;
-pub mod warnings;
-pub mod watch;
-pub mod yaml;
+mod decode;
+mod go;
+mod headers;
+mod keypair;
+mod schema;
+mod validate;
+mod warnings;
+mod yaml;
 
-pub use http2::{check_http2_cipher_requirement, check_http2_ciphers};
-pub use model::*;
-pub use validate::referenced_files;
-pub use warnings::warnings;
+pub use scrapegate_model::{
+    CipherSuite, ClientAuth, Curve, KeyType, RateLimit, ServerCertificate, TlsSettings, TlsVersion,
+    User, ValidatedConfig,
+};
+pub use schema::RawConfig;
+pub use validate::{referenced_files, tls_enabled};
+pub use warnings::{warnings, warnings_at};
+pub use yaml::tree::parse_first_document;
 
 use std::fmt;
 use std::path::Path;
@@ -104,4 +111,11 @@ impl std::error::Error for ConfigError {}
 /// `failed to read cert_file (certs/x.crt): open certs/x.crt: no such file or directory`.
 pub fn load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
     validate::load(path)
+}
+
+/// Decodes web.yml bytes as yaml.v2's `UnmarshalStrict` does into the toolkit's structs and
+/// checks the headers, without reading any referenced file: the first stage of [`load`], for
+/// tests, fuzzing and benchmarks.
+pub fn decode_web_yml(data: &[u8]) -> Result<RawConfig, ConfigError> {
+    validate::parse_raw(data).map(|decoded| decoded.raw)
 }

@@ -7,7 +7,7 @@ use zeroize::Zeroizing;
 
 use crate::ConfigError;
 use crate::decode::{Decoder, Fatal, GoStruct, SeqOutcome};
-use crate::model::{CipherSuite, Curve, TlsVersion};
+use scrapegate_model::{CipherSuite, Curve, TlsVersion};
 use crate::yaml::tree::{Document, NodeId};
 
 /// `web.TLSConfig` after decoding, before validation. Paths are as written. `Debug` leaves the

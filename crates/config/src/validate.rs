@@ -3,14 +3,16 @@
 
 use std::path::{Path, PathBuf};
 
-use scrapegate_auth::go_hash::GoBcryptHash;
+use http::{HeaderName, HeaderValue};
+use rustls_pki_types::CertificateDer;
+use scrapegate_model::{ClientAuth, GoBcryptHash, RateLimit, TlsSettings, User, ValidatedConfig};
+use x509_parser::prelude::{FromDer, X509Certificate};
 use zeroize::Zeroizing;
 
 use crate::ConfigError;
-use crate::go::{io, path as gopath};
+use crate::go::{io, path as gopath, pem};
 use crate::headers::validate_headers;
 use crate::keypair::x509_key_pair;
-use crate::model::{ClientAuth, RateLimit, TlsSettings, User, ValidatedConfig};
 use crate::schema::{RawConfig, RawTls, decode_config};
 use crate::yaml::tree::parse_first_document;
 
@@ -19,21 +21,28 @@ fn display(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// A decoded web.yml whose headers passed `validateHeaderConfig`.
+pub(crate) struct Decoded {
+    pub(crate) raw: RawConfig,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+}
+
 /// Reads and decodes a web.yml (the toolkit's `getConfig`, without the path joining).
-pub fn read_raw(path: &Path) -> Result<RawConfig, ConfigError> {
+pub(crate) fn read_raw(path: &Path) -> Result<Decoded, ConfigError> {
     let data = io::read_file(&display(path)).map_err(ConfigError::new)?;
     parse_raw(&data)
 }
 
 /// Decodes web.yml bytes with yaml.v2 `UnmarshalStrict` semantics, then checks the headers.
-pub fn parse_raw(data: &[u8]) -> Result<RawConfig, ConfigError> {
+pub(crate) fn parse_raw(data: &[u8]) -> Result<Decoded, ConfigError> {
     let text = decode_text(data)?;
     let doc = parse_first_document(text)?;
     let raw = decode_config(doc.as_ref())?;
-    if let Some(headers) = &raw.http.headers {
-        validate_headers(headers)?;
-    }
-    Ok(raw)
+    let headers = match &raw.http.headers {
+        Some(headers) => validate_headers(headers)?,
+        None => Vec::new(),
+    };
+    Ok(Decoded { raw, headers })
 }
 
 /// libyaml's reader: UTF-8 only (a leading BOM is dropped), no control characters.
@@ -50,43 +59,31 @@ fn decode_text(data: &[u8]) -> Result<&str, ConfigError> {
 
 /// The whole of `web.Validate(path)` plus the loading the server needs.
 pub fn load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
-    let raw = read_raw(path)?;
+    let Decoded { raw, headers } = read_raw(path)?;
     // Step 2: every hash must pass Go's bcrypt.Cost() before any TLS check.
-    let users: Vec<User> = raw
+    let users = raw
         .users
         .clone()
         .unwrap_or_default()
         .into_iter()
-        .map(|(name, hash)| User { name, hash })
-        .collect();
-    for user in &users {
-        GoBcryptHash::parse(&user.hash).map_err(|e| ConfigError::new(e.to_string()))?;
-    }
+        .map(|(name, hash)| match GoBcryptHash::parse(&hash) {
+            Ok(hash) => Ok(User { name, hash }),
+            Err(e) => Err(ConfigError::new(e.to_string())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
     let dir = gopath::dir(path);
     let tls = validate_tls(&raw.tls, &dir)?;
-
-    let mut files = vec![path.to_path_buf()];
-    if let Some(t) = &tls {
-        for file in [&t.cert_file, &t.key_file, &t.client_ca_file]
-            .into_iter()
-            .flatten()
-        {
-            if !files.contains(file) {
-                files.push(file.clone());
-            }
-        }
-    }
     Ok(ValidatedConfig {
         path: path.to_path_buf(),
+        files: files_of(path, &raw, &dir),
         tls,
         http2: raw.http.http2,
-        headers: raw.http.headers.clone().unwrap_or_default(),
+        headers,
         users,
         rate_limit: RateLimit {
             interval_nanos: raw.rate_limit.interval_nanos,
             burst: raw.rate_limit.burst,
         },
-        files,
     })
 }
 
@@ -94,18 +91,23 @@ pub fn load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
 /// and parsed right now (web.yml itself first, always). For watchers that must keep watching a
 /// config that is currently broken.
 pub fn referenced_files(path: &Path) -> Vec<PathBuf> {
+    match read_raw(path) {
+        Ok(decoded) => files_of(path, &decoded.raw, &gopath::dir(path)),
+        Err(_) => vec![path.to_path_buf()],
+    }
+}
+
+/// web.yml first, then each distinct file its TLS section names.
+fn files_of(path: &Path, raw: &RawConfig, dir: &Path) -> Vec<PathBuf> {
     let mut files = vec![path.to_path_buf()];
-    if let Ok(raw) = read_raw(path) {
-        let dir = gopath::dir(path);
-        for p in [
-            &raw.tls.cert_file,
-            &raw.tls.key_file,
-            &raw.tls.client_ca_file,
-        ] {
-            let joined = gopath::join_dir(&dir, p);
-            if !joined.is_empty() && !files.contains(&PathBuf::from(&joined)) {
-                files.push(PathBuf::from(joined));
-            }
+    for name in [
+        &raw.tls.cert_file,
+        &raw.tls.key_file,
+        &raw.tls.client_ca_file,
+    ] {
+        let joined = PathBuf::from(gopath::join_dir(dir, name));
+        if !joined.as_os_str().is_empty() && !files.contains(&joined) {
+            files.push(joined);
         }
     }
     files
@@ -152,7 +154,7 @@ fn validate_tls(raw: &RawTls, dir: &Path) -> Result<Option<TlsSettings>, ConfigE
         io::read_file(&key_file)
             .map_err(|e| ConfigError::new(format!("failed to read key_file ({key_file}): {e}")))?
     });
-    x509_key_pair(&cert_pem, &key_pem)
+    let certificate = x509_key_pair(&cert_pem, &key_pem)
         .map_err(|e| ConfigError::new(format!("failed to load X509KeyPair: {e}")))?;
 
     let client_ca_pem = if !client_ca_file.is_empty() {
@@ -171,9 +173,8 @@ fn validate_tls(raw: &RawTls, dir: &Path) -> Result<Option<TlsSettings>, ConfigE
     }
     let some_path = |p: String| (!p.is_empty()).then(|| PathBuf::from(p));
     Ok(Some(TlsSettings {
-        cert_chain_pem: cert_pem,
-        key_pem,
-        client_ca_pem,
+        certificate,
+        client_cas: client_ca_pem.as_deref().map(append_certs_from_pem),
         client_auth,
         client_allowed_sans: raw.client_allowed_sans.clone(),
         min_version: raw.min_version,
@@ -185,4 +186,15 @@ fn validate_tls(raw: &RawTls, dir: &Path) -> Result<Option<TlsSettings>, ConfigE
         key_file: some_path(key_file),
         client_ca_file: some_path(client_ca_file),
     }))
+}
+
+/// Go's `CertPool.AppendCertsFromPEM`: every `CERTIFICATE` block without headers that parses
+/// as a certificate, in order; anything else is skipped without an error.
+pub(crate) fn append_certs_from_pem(pem_bytes: &[u8]) -> Vec<CertificateDer<'static>> {
+    pem::decode_all(pem_bytes)
+        .into_iter()
+        .filter(|b| b.kind == "CERTIFICATE" && !b.has_headers)
+        .filter(|b| X509Certificate::from_der(&b.bytes).is_ok())
+        .map(|b| CertificateDer::from(b.bytes))
+        .collect()
 }

@@ -1,15 +1,15 @@
-//! Advice for `scrapegate check web-config` beyond promtool's verdict: things the toolkit
-//! accepts that will not work as hoped, or will cost CPU, under scrapegate. None of them
-//! changes the verdict.
+//! Advice about a valid web.yml beyond promtool's verdict: certificates near expiry, RSA keys,
+//! SAN lists that are never checked, empty client CAs, costly bcrypt hashes. None of them
+//! changes the verdict. What rustls cannot negotiate (TLS 1.0/1.1, CBC suites, the HTTP/2
+//! cipher rule) is the TLS crate's plan, which reports its own warnings; the two lists never
+//! overlap.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use scrapegate_auth::go_hash::GoBcryptHash;
+use rustls_pki_types::CertificateDer;
+use scrapegate_model::{ClientAuth, TlsSettings, ValidatedConfig};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
-
-use crate::go::pem;
-use crate::model::{ClientAuth, TlsSettings, TlsVersion, ValidatedConfig};
 
 /// Certificates expiring within this many days are reported.
 const EXPIRY_WARNING_DAYS: i64 = 30;
@@ -30,8 +30,6 @@ pub fn warnings(cfg: &ValidatedConfig) -> Vec<String> {
 pub fn warnings_at(cfg: &ValidatedConfig, now: i64) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(tls) = &cfg.tls {
-        versions(tls, &mut out);
-        ciphers(tls, &mut out);
         server_certificates(tls, now, &mut out);
         client_policy(tls, now, &mut out);
     } else if !cfg.users.is_empty() {
@@ -43,98 +41,8 @@ pub fn warnings_at(cfg: &ValidatedConfig, now: i64) -> Vec<String> {
     out
 }
 
-fn effective_min(v: TlsVersion) -> TlsVersion {
-    if v == TlsVersion::Default {
-        TlsVersion::Tls12
-    } else {
-        v
-    }
-}
-
-fn effective_max(v: TlsVersion) -> TlsVersion {
-    if v == TlsVersion::Default {
-        TlsVersion::Tls13
-    } else {
-        v
-    }
-}
-
-fn versions(tls: &TlsSettings, out: &mut Vec<String>) {
-    let (min, max) = (
-        effective_min(tls.min_version),
-        effective_max(tls.max_version),
-    );
-    if max < TlsVersion::Tls12 {
-        out.push(format!(
-            "max_version {}: rustls implements only TLS 1.2 and 1.3, so no protocol version is left and scrapegate will not serve this file",
-            tls.max_version.go_name()
-        ));
-    } else if min < TlsVersion::Tls12 {
-        out.push(format!(
-            "min_version {}: rustls has no TLS 1.0/1.1; scrapegate serves TLS 1.2 and up",
-            tls.min_version.go_name()
-        ));
-    }
-    if min > max {
-        out.push(format!(
-            "min_version {} is above max_version {}: every handshake will fail",
-            min.go_name(),
-            max.go_name()
-        ));
-    }
-}
-
-fn ciphers(tls: &TlsSettings, out: &mut Vec<String>) {
-    if tls.cipher_suites.is_empty() {
-        return;
-    }
-    let cbc: Vec<&str> = tls
-        .cipher_suites
-        .iter()
-        .filter(|s| s.is_cbc())
-        .map(|s| s.go_name())
-        .collect();
-    if !cbc.is_empty() {
-        out.push(format!(
-            "CBC cipher suites are not implemented by rustls and are dropped: {}",
-            cbc.join(", ")
-        ));
-    }
-    let usable_tls12 = tls
-        .cipher_suites
-        .iter()
-        .any(|s| !s.is_cbc() && !s.is_tls13());
-    let max = effective_max(tls.max_version);
-    let min = effective_min(tls.min_version);
-    if !usable_tls12 && min <= TlsVersion::Tls12 {
-        if max >= TlsVersion::Tls13 {
-            out.push(
-                "no usable TLS 1.2 cipher suite is listed: only TLS 1.3 clients can connect (TLS 1.3 suites cannot be restricted)"
-                    .to_owned(),
-            );
-        } else {
-            out.push(
-                "no usable cipher suite is left for TLS 1.2 and TLS 1.3 is not allowed: scrapegate will not serve this file"
-                    .to_owned(),
-            );
-        }
-    }
-}
-
-/// Parsed certificates of a PEM bundle (blocks that fail to parse are skipped, as Go's
-/// `AppendCertsFromPEM` skips them).
-fn certificates(pem_bytes: &[u8]) -> Vec<Vec<u8>> {
-    pem::decode_all(pem_bytes)
-        .into_iter()
-        .filter(|b| b.kind == "CERTIFICATE")
-        .filter(|b| X509Certificate::from_der(&b.bytes).is_ok())
-        .map(|b| b.bytes)
-        .collect()
-}
-
 fn server_certificates(tls: &TlsSettings, now: i64, out: &mut Vec<String>) {
-    let chain = certificates(&tls.cert_chain_pem);
-    for (i, der) in chain.iter().enumerate() {
+    for (i, der) in tls.certificate.chain().iter().enumerate() {
         let Ok((_, cert)) = X509Certificate::from_der(der) else {
             continue;
         };
@@ -192,15 +100,14 @@ fn client_policy(tls: &TlsSettings, now: i64, out: &mut Vec<String>) {
             );
         }
     }
-    if let Some(ca) = &tls.client_ca_pem {
-        let certs = certificates(ca);
+    if let Some(certs) = &tls.client_cas {
         if certs.is_empty() {
             out.push(
                 "the client CA holds no certificate: every client certificate will fail verification"
                     .to_owned(),
             );
         }
-        for der in &certs {
+        for der in certs.iter().map(CertificateDer::as_ref) {
             if let Ok((_, cert)) = X509Certificate::from_der(der) {
                 expiry("client CA certificate", &cert, now, out);
             }
@@ -215,9 +122,7 @@ fn client_policy(tls: &TlsSettings, now: i64, out: &mut Vec<String>) {
 
 fn users(cfg: &ValidatedConfig, out: &mut Vec<String>) {
     for user in &cfg.users {
-        let Ok(hash) = GoBcryptHash::parse(&user.hash) else {
-            continue;
-        };
+        let hash = &user.hash;
         if hash.cost >= HIGH_BCRYPT_COST {
             let millis = COST_10_MILLIS << (hash.cost - 10).min(20);
             out.push(format!(

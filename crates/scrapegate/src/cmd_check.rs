@@ -75,13 +75,19 @@ fn argument_problem(path: &Path) -> Option<String> {
     }
 }
 
-/// The config crate's advice plus the serve-time HTTP/2 check promtool skips.
+/// What the gateway would make of a file promtool accepts: the TLS plan's warnings (or why
+/// the gateway would refuse to serve it, e.g. Go's HTTP/2 cipher rule, which promtool skips),
+/// then the config crate's advice. Start-up and reload use the same plan.
 fn warnings_for(cfg: &scrapegate_config::ValidatedConfig) -> Vec<String> {
-    let mut out = scrapegate_config::warnings(cfg);
-    if let Err(e) = scrapegate_config::check_http2_cipher_requirement(cfg) {
-        out.push(format!(
-            "promtool accepts this file, but the server will refuse to start: {e}"
-        ));
-    }
+    let mut out = match &cfg.tls {
+        None => Vec::new(),
+        Some(settings) => match scrapegate_tls::plan(settings, cfg.http2) {
+            Ok(plan) => plan.warnings,
+            Err(e) => vec![format!(
+                "promtool accepts this file, but scrapegate will refuse to serve it: {e}"
+            )],
+        },
+    };
+    out.extend(scrapegate_config::warnings(cfg));
     out
 }

@@ -127,7 +127,7 @@ async fn demo(args: DemoArgs) -> ExitCode {
     let Ok(sample_addr) = sample.local_addr() else {
         return ExitCode::FAILURE;
     };
-    let sample_task = scrapegate_server::sample::spawn(sample);
+    let sample_task = crate::demo_exporter::spawn(sample);
     let dir = files.dir.path().to_path_buf();
     let serve = match serve_args(&args.listen, &dir.join("web.yml"), sample_addr) {
         Ok(s) => s,

@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use scrapegate_server::health;
+use crate::probe;
 
 use crate::cmd_serve::parse_duration;
 
@@ -40,7 +40,7 @@ pub fn run(args: HealthcheckArgs) -> ExitCode {
 
 /// The probe; `Err` is the one line to print.
 fn check(args: &HealthcheckArgs) -> Result<(), String> {
-    let url = health::probe_url(&args.url).map_err(|e| e.to_string())?;
+    let url = probe::probe_url(&args.url).map_err(|e| e.to_string())?;
     if args.timeout.is_zero() {
         return Err("--timeout must be above 0s".into());
     }
@@ -51,7 +51,7 @@ fn check(args: &HealthcheckArgs) -> Result<(), String> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     // The deadline is created inside the runtime: tokio's timers need its time driver.
     let outcome =
-        runtime.block_on(async { tokio::time::timeout(args.timeout, health::probe(&url)).await });
+        runtime.block_on(async { tokio::time::timeout(args.timeout, probe::probe(&url)).await });
     match outcome {
         Err(_elapsed) => Err(format!("{url}: timed out after {:?}", args.timeout)),
         Ok(Err(e)) => Err(format!("{url}: {e}")),

@@ -1,14 +1,15 @@
 //! `scrapegate serve` (the default subcommand): flags, startup in the toolkit's order, the
-//! reload wiring (watcher events and SIGHUP into `Gateway::apply`) and graceful shutdown.
+//! wiring (the reload loop of `scrapegate_server::reload`, SIGHUP) and graceful shutdown.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Args;
-use scrapegate_config::ValidatedConfig;
-use scrapegate_config::watch::{self, WatchEvent, WatchOptions};
-use scrapegate_server::{Gateway, Handler, Routes, ServerOptions, UpstreamOptions, listener};
+use scrapegate_model::duration::{format_go, parse_duration_value};
+use scrapegate_server::reload::{self, Reloader, WebConfigSource};
+use scrapegate_server::{Gateway, Routes, ServerOptions, UpstreamOptions, listener};
+use scrapegate_watch::WatchOptions;
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -105,37 +106,14 @@ pub struct ServeArgs {
     pub upstream_max_idle: usize,
 }
 
-/// Parses `500ms`, `10s`, `5m`, `1h`, combinations like `1m30s`, or bare seconds.
+/// The longest duration any flag takes: a year keeps every deadline computed from a flag far
+/// from overflowing.
+const MAX_FLAG_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A duration flag: Go's `time.ParseDuration` syntax (as Prometheus's own flags), not
+/// negative, at most a year.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let bad = || format!("invalid duration {s:?} (use e.g. 500ms, 10s, 5m, 1h)");
-    if let Ok(secs) = s.parse::<u64>() {
-        return Ok(Duration::from_secs(secs));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = s;
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .ok_or_else(bad)?;
-        let value: f64 = rest[..digits].parse().map_err(|_| bad())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit() || c == '.')
-            .unwrap_or(rest.len());
-        let scale = match &rest[..unit_len] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return Err(bad()),
-        };
-        rest = &rest[unit_len..];
-        total += Duration::try_from_secs_f64(value * scale).map_err(|_| bad())?;
-    }
-    Ok(total)
+    parse_duration_value(s, MAX_FLAG_DURATION)
 }
 
 impl ServeArgs {
@@ -238,31 +216,32 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         tracing::info!(address = %a, "Listening on");
     }
 
-    let config: Option<ValidatedConfig> = match &args.web_config_file {
+    let source = args.web_config_file.clone().map(WebConfigSource::new);
+    let loaded = match &source {
         None => None,
-        Some(path) => Some(scrapegate_config::load(path).map_err(|e| e.to_string())?),
+        Some(source) => Some(reload::load(source).map_err(|e| e.to_string())?),
     };
-    if let Some(cfg) = &config {
-        for w in scrapegate_config::warnings(cfg) {
-            tracing::warn!(file = %cfg.path.display(), "{w}");
-        }
-    }
-    let (gateway, warnings) =
-        Gateway::new(config.as_ref(), routes, args.server_options()).map_err(|e| e.to_string())?;
-    for w in warnings {
-        tracing::warn!("{w}");
-    }
-    if let Some(rl) = config
+    let config = loaded.as_ref().map(|l| &l.config);
+    let file = args
+        .web_config_file
         .as_ref()
-        .map(|c| c.rate_limit)
-        .filter(|r| r.is_enabled())
-    {
-        tracing::info!(
-            burst = rl.burst,
-            interval = ?Duration::from_nanos(rl.interval_nanos.unsigned_abs()),
-            global = true,
-            "Rate Limiter is enabled."
-        );
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let (gateway, plan_warnings) =
+        Gateway::new(config, routes, args.server_options()).map_err(|e| e.to_string())?;
+    if let Some(cfg) = config {
+        for w in plan_warnings.into_iter().chain(scrapegate_config::warnings(cfg)) {
+            tracing::warn!(file = %file, "{w}");
+        }
+        let rl = cfg.rate_limit;
+        if rl.is_enabled() {
+            tracing::info!(
+                burst = rl.burst,
+                interval = %format_go(Duration::from_nanos(rl.interval_nanos.unsigned_abs())),
+                global = true,
+                "Rate Limiter is enabled."
+            );
+        }
     }
     for a in &addrs {
         if gateway.tls_enabled() {
@@ -272,13 +251,13 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         }
     }
     for l in listeners {
-        gateway.serve(l, Handler::Proxy);
+        gateway.serve_proxy(l);
     }
     if let Some(l) = telemetry {
         if let Ok(a) = l.local_addr() {
             tracing::info!(address = %a, "Telemetry listening on");
         }
-        gateway.serve(l, Handler::Telemetry);
+        gateway.serve_telemetry(l);
     }
     // Last: `/-/ready` must not answer 200 before the gateway's own listeners serve.
     if let Some(l) = health {
@@ -293,7 +272,7 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
                 );
             }
         }
-        gateway.serve(l, Handler::Health);
+        gateway.serve_health(l);
     }
     if let Some(f) = on_listening {
         f(&addrs);
@@ -302,10 +281,11 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let mut watcher = match (&args.web_config_file, &config) {
-        (Some(path), Some(cfg)) => Some(watch::spawn(
-            path.clone(),
-            cfg,
+    let reloader = match (source, &loaded) {
+        (Some(source), Some(loaded)) => Some(Reloader::spawn(
+            gateway.clone(),
+            source,
+            loaded,
             WatchOptions {
                 poll_interval: args.poll_interval,
                 use_notify: !args.no_inotify,
@@ -314,28 +294,22 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         )),
         _ => None,
     };
-    let file = args
-        .web_config_file
-        .as_ref()
-        .map(|p| p.display().to_string())
-        .unwrap_or_default();
 
     loop {
         tokio::select! {
             _ = sigterm.recv() => break,
             _ = sigint.recv() => break,
-            _ = sighup.recv() => match &watcher {
-                Some(w) => {
-                    tracing::info!(file = %file, "SIGHUP: reloading the web config");
-                    w.trigger();
-                }
+            _ = sighup.recv() => match &reloader {
+                Some(r) => r.force(),
                 None => tracing::info!("SIGHUP ignored: no --web.config.file"),
             },
-            Some(event) = next_event(&mut watcher) => apply(&gateway, &file, event),
         }
     }
 
-    tracing::info!(timeout = ?args.shutdown_timeout, "Shutting down: draining in-flight requests");
+    tracing::info!(
+        timeout = %format_go(args.shutdown_timeout),
+        "Shutting down: draining in-flight requests"
+    );
     gateway.shutdown();
     if gateway.drain(args.shutdown_timeout).await {
         tracing::info!("All connections closed");
@@ -346,47 +320,6 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         );
     }
     Ok(())
-}
-
-async fn next_event(watcher: &mut Option<watch::Watcher>) -> Option<WatchEvent> {
-    match watcher {
-        Some(w) => w.events().recv().await,
-        None => std::future::pending().await,
-    }
-}
-
-fn apply(gateway: &Gateway, file: &str, event: WatchEvent) {
-    match event {
-        WatchEvent::Loaded(cfg) => match gateway.apply(&cfg) {
-            Ok(report) => {
-                tracing::info!(
-                    file,
-                    generation = report.generation,
-                    tls = report.tls.as_deref().unwrap_or("off"),
-                    "Reloaded the web config"
-                );
-                for note in &report.needs_restart {
-                    tracing::warn!(file, "{note}");
-                }
-                for w in scrapegate_config::warnings(&cfg) {
-                    tracing::warn!(file, "{w}");
-                }
-            }
-            Err(e) => tracing::error!(
-                file,
-                err = %e,
-                "Reload refused; still serving the previous web config"
-            ),
-        },
-        WatchEvent::Failed { error } => {
-            gateway.record_reload_failure();
-            tracing::error!(
-                file,
-                err = %error,
-                "Reload failed; still serving the previous web config"
-            );
-        }
-    }
 }
 
 #[cfg(test)]
@@ -400,10 +333,14 @@ mod tests {
         assert_eq!(parse_duration("1m30s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("5m"), Ok(Duration::from_secs(300)));
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
-        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+        // Go's time.ParseDuration wants a unit on anything but 0.
+        assert!(parse_duration("7").is_err());
         assert!(parse_duration("").is_err());
         assert!(parse_duration("1d").is_err());
         assert!(parse_duration("s").is_err());
         assert!(parse_duration("-1s").is_err());
+        assert!(parse_duration("10000000000000000000s").is_err());
+        assert!(parse_duration("9000h").is_err());
     }
 }

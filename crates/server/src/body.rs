@@ -21,11 +21,6 @@ pub fn full(bytes: impl Into<Bytes>) -> GateBody {
         .boxed()
 }
 
-/// Reads a whole body (tests and benchmarks; the gateway itself always streams).
-pub async fn collect(body: GateBody) -> Result<Bytes, BoxError> {
-    Ok(body.collect().await?.to_bytes())
-}
-
 /// Go's `http.Error`: `text` plus a newline, `text/plain; charset=utf-8`, `nosniff`.
 pub fn text(status: StatusCode, text: &'static str) -> Response<GateBody> {
     let mut resp = Response::new(full(Bytes::from_static(text.as_bytes())));

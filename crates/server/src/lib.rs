@@ -1,40 +1,46 @@
 //! scrapegate-server: everything between a socket and the exporter.
 //!
-//! This crate owns the listeners ([`listener`]), the hyper front end with its connection
-//! limit, timers and graceful drain (`conn`, [`clock`]), the Gate pipeline every request goes
-//! through — the global `rate_limit` bucket ([`ratelimit`]), basic auth, configured response
-//! headers ([`gate`]) — routing ([`routes`]) and the pooled, streaming upstream client
-//! ([`upstream`]), the gateway's own metrics ([`telemetry`]), the credential-free probe
-//! listener ([`health`]), and applying reloaded configs
-//! to the running state ([`Gateway::apply`]). It validates nothing itself: configs arrive
-//! validated from `scrapegate-config`, TLS state comes from `scrapegate-tls` and credential
-//! checks from `scrapegate-auth`.
+//! * [`front`](crate::listener) — the front end (`front/`): listeners, the connection limit,
+//!   TLS handshakes, HTTP/1 and HTTP/2, the connection clock (header, idle and drain
+//!   deadlines), parking of idle HTTP/1 connections, HTTP/2 write coalescing;
+//! * `apps/` — one app per listener kind: the proxy (gate, then route and forward), the
+//!   telemetry endpoints (gate, then `/metrics`, `/-/healthy`, `/-/ready`) and the health
+//!   probes (no gate);
+//! * `gate/` — the stages every gated request passes, one file each, listed once in Go's
+//!   order: the global `rate_limit` bucket, basic auth, then the app, then the configured
+//!   headers;
+//! * routing ([`Routes`]) and the pooled, streaming upstream client;
+//! * generations: reload as prepare → commit ([`Gateway::apply`]), and the reload loop that
+//!   turns watcher events into applied generations, logged and counted ([`reload`]);
+//! * the gateway's own metrics.
 //!
-//! The `rate_limit` bucket is **global**: one per gateway, shared by every listener (the
-//! telemetry listener included; the health listener stays outside it), client, user and path.
+//! It validates nothing itself: configs arrive validated from `scrapegate-config`, TLS plans
+//! and state come from `scrapegate-tls`, credential checks from `scrapegate-auth`.
+//!
+//! The `rate_limit` bucket is **global**: one per gateway, shared by every gated listener
+//! (the telemetry listener included; the health listener stays outside the gate), client,
+//! user and path.
 
-mod authn;
-pub mod body;
-pub mod clock;
-mod coalesce;
-mod conn;
-pub mod gate;
+mod apps;
+mod body;
+mod front;
+mod gate;
 mod gateway;
-pub mod health;
-pub mod listener;
-pub mod ratelimit;
-pub mod routes;
-pub mod sample;
-mod snapshot;
-pub mod telemetry;
-mod tlsfront;
-pub mod upstream;
+mod generation;
+mod options;
+mod ratelimit;
+pub mod reload;
+mod routes;
+mod telemetry;
+mod upstream;
 
-pub use authn::Decision;
-pub use gate::Handler;
-pub use gateway::{ApplyError, ApplyReport, Gateway, GatewayError, ServerOptions};
+pub use body::GateBody;
+pub use front::listener;
+pub use gateway::{Gateway, GatewayError};
+pub use generation::{ReloadError, ReloadReport};
 /// The `http` crate, whose types [`Gateway::handle`] takes and returns.
 pub use http;
+pub use options::ServerOptions;
 pub use routes::{RouteError, Routes};
-pub use snapshot::Snapshot;
+pub use telemetry::Metrics;
 pub use upstream::UpstreamOptions;

@@ -10,7 +10,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
-use scrapegate_config::RateLimit;
+use scrapegate_model::RateLimit;
 
 /// What a configured `rate_limit` turns into.
 #[derive(Debug)]
@@ -60,6 +60,7 @@ impl RateLimiter {
     }
 
     /// True when this limiter can ever refuse a request.
+    #[cfg(test)]
     pub fn is_active(&self) -> bool {
         !matches!(self.mode, Mode::Open)
     }

@@ -7,15 +7,15 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::{HandshakeKind, ServerConnection};
-use scrapegate_config::TlsSettings;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 use crate::error::TlsError;
+use crate::plan::TlsPlan;
 use crate::resumption::Resumption;
 use crate::sans::{self, ClientIdentity};
 use crate::sniff::{self, FirstBytes};
-use crate::state::{TlsState, TrustInputs};
+use crate::state::TlsState;
 
 /// What a successful handshake established.
 #[derive(Debug, Clone)]
@@ -99,23 +99,40 @@ impl std::fmt::Display for AcceptError {
 
 impl std::error::Error for AcceptError {}
 
-/// What a successful `swap` did.
-#[derive(Debug, Clone)]
+/// What a committed swap did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SwapReport {
-    /// Settings that were clamped or have no effect.
-    pub warnings: Vec<String>,
     /// CA, mode or SAN list changed: the ticketer and session cache were replaced, so no
     /// earlier session resumes.
     pub trust_reset: bool,
-    /// The new generation.
+    /// The generation now serving.
     pub generation: u64,
+    /// The served certificate's notAfter, in Unix seconds.
+    pub cert_not_after_unix: i64,
+}
+
+/// The next TLS state, built beside the one serving ([`TlsAcceptor::prepare`]); nothing
+/// changes until [`TlsAcceptor::commit`].
+pub struct PreparedTls {
+    state: TlsState,
+    trust_reset: bool,
+}
+
+impl std::fmt::Debug for PreparedTls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PreparedTls")
+            .field("generation", &self.state.generation)
+            .field("trust_reset", &self.trust_reset)
+            .finish()
+    }
 }
 
 /// The arc-swapped TLS acceptor shared by every listener.
 pub struct TlsAcceptor {
     state: ArcSwap<TlsState>,
     http2: bool,
-    /// Serialises swaps so generations stay consecutive and resumption decisions consistent.
+    /// Serialises prepare → commit pairs so generations stay consecutive and resumption
+    /// decisions consistent.
     swap_lock: Mutex<()>,
 }
 
@@ -139,50 +156,59 @@ pub(crate) enum ResumptionChoice {
 }
 
 impl TlsAcceptor {
-    /// Builds the first state. Runs Go's serve-time HTTP/2 cipher check as well.
-    /// Returns the acceptor and the warnings about clamped settings.
-    pub fn new(settings: &TlsSettings, http2: bool) -> Result<(Self, Vec<String>), TlsError> {
-        scrapegate_config::check_http2_ciphers(settings, http2).map_err(TlsError::Http2Cipher)?;
-        let mut warnings = Vec::new();
-        let state = TlsState::build(settings, http2, 1, Resumption::new()?, &mut warnings)?;
-        let acceptor = Self {
+    /// Builds the first state from a plan ([`crate::plan`]). Whether ALPN offers `h2` is
+    /// fixed here, as in Go.
+    pub fn new(plan: &TlsPlan) -> Result<Self, TlsError> {
+        let state = TlsState::build(plan, 1, Resumption::new()?)?;
+        Ok(Self {
             state: ArcSwap::from_pointee(state),
-            http2,
+            http2: plan.http2(),
             swap_lock: Mutex::new(()),
-        };
-        Ok((acceptor, warnings))
+        })
     }
 
-    /// Rebuilds from a new validated config and swaps atomically. Keeps the ticketer and
-    /// session cache when only the certificate/key (or versions, suites, curves) changed;
-    /// replaces them when the CA, the mode or the SAN list changed. On error nothing changes.
-    pub fn swap(&self, settings: &TlsSettings) -> Result<SwapReport, TlsError> {
-        self.swap_with(settings, ResumptionChoice::Auto)
+    /// Reload, first half: builds the next state from a plan without touching the one
+    /// serving. Keeps the ticketer and session cache when only the certificate/key (or
+    /// versions, suites, curves) changed; replaces them when the CA, the mode or the SAN list
+    /// changed. The caller serialises prepare → commit (the gateway's reload lock does).
+    pub fn prepare(&self, plan: &TlsPlan) -> Result<PreparedTls, TlsError> {
+        self.prepare_with(plan, ResumptionChoice::Auto)
     }
 
-    pub(crate) fn swap_with(
+    pub(crate) fn prepare_with(
         &self,
-        settings: &TlsSettings,
+        plan: &TlsPlan,
         choice: ResumptionChoice,
-    ) -> Result<SwapReport, TlsError> {
-        let _guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
+    ) -> Result<PreparedTls, TlsError> {
         let current = self.state.load_full();
-        let trust_changed = current.trust != TrustInputs::of(settings);
+        let trust_changed = current.trust != plan.trust;
         let trust_reset = trust_changed && choice == ResumptionChoice::Auto;
         let resumption = if trust_reset {
             Resumption::new()?
         } else {
             current.resumption.clone()
         };
-        let mut warnings = Vec::new();
-        let generation = current.generation + 1;
-        let state = TlsState::build(settings, self.http2, generation, resumption, &mut warnings)?;
-        self.state.store(Arc::new(state));
-        Ok(SwapReport {
-            warnings,
-            trust_reset,
-            generation,
-        })
+        let state = TlsState::build(plan, current.generation + 1, resumption)?;
+        Ok(PreparedTls { state, trust_reset })
+    }
+
+    /// Reload, second half: puts a prepared state in force for every new handshake.
+    pub fn commit(&self, prepared: PreparedTls) -> SwapReport {
+        let _guard = self.swap_lock.lock().unwrap_or_else(|p| p.into_inner());
+        let report = SwapReport {
+            trust_reset: prepared.trust_reset,
+            generation: prepared.state.generation,
+            cert_not_after_unix: prepared.state.cert_not_after_unix,
+        };
+        self.state.store(Arc::new(prepared.state));
+        report
+    }
+
+    /// Plans, prepares and commits `settings` in one step (for callers with nothing else to
+    /// swap together). On error nothing changes.
+    pub fn swap(&self, settings: &scrapegate_model::TlsSettings) -> Result<SwapReport, TlsError> {
+        let plan = crate::plan(settings, self.http2)?;
+        Ok(self.commit(self.prepare(&plan)?))
     }
 
     /// The state new connections use now.
@@ -316,7 +342,7 @@ mod tests {
         BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
     };
     use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-    use scrapegate_config::{ClientAuth, TlsSettings, TlsVersion};
+    use scrapegate_model::{ClientAuth, TlsSettings, TlsVersion};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpListener, TcpStream};
 
@@ -367,9 +393,11 @@ mod tests {
         let (server_cert, server_key) = leaf(&issuer, &["localhost"], false);
         let (client_cert, client_key) = leaf(&issuer, &["alpha"], true);
         let settings = TlsSettings {
-            cert_chain_pem: server_cert.pem().into_bytes(),
-            key_pem: zeroize::Zeroizing::new(server_key.serialize_pem().into_bytes()),
-            client_ca_pem: Some(ca_cert.pem().into_bytes()),
+            certificate: scrapegate_testkit::server_certificate(
+                server_cert.der(),
+                &server_key.serialize_der(),
+            ),
+            client_cas: Some(vec![ca_cert.der().clone()]),
             client_auth: ClientAuth::RequireAndVerifyClientCert,
             client_allowed_sans: Some(vec!["alpha".into()]),
             min_version: TlsVersion::Default,
@@ -381,7 +409,7 @@ mod tests {
             key_file: None,
             client_ca_file: None,
         };
-        let (acceptor, _) = TlsAcceptor::new(&settings, false).unwrap();
+        let acceptor = TlsAcceptor::new(&crate::plan(&settings, false).unwrap()).unwrap();
         let acceptor = Arc::new(acceptor);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -423,9 +451,13 @@ mod tests {
 
         let mut changed = settings.clone();
         changed.client_allowed_sans = Some(vec!["beta".into()]);
-        let report = acceptor
-            .swap_with(&changed, ResumptionChoice::ForceKeep)
+        let prepared = acceptor
+            .prepare_with(
+                &crate::plan(&changed, false).unwrap(),
+                ResumptionChoice::ForceKeep,
+            )
             .unwrap();
+        let report = acceptor.commit(prepared);
         assert!(!report.trust_reset);
         // The ticket still decrypts, rustls resumes without calling the verifier, and the
         // post-handshake check closes the connection.

@@ -20,9 +20,8 @@ use rustls::{
     CertificateError, DigitallySignedStruct, DistinguishedName, Error, RootCertStore,
     SignatureScheme,
 };
-use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, UnixTime};
-use scrapegate_config::{ClientAuth, TlsSettings};
+use scrapegate_model::{ClientAuth, TlsSettings};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::sans::{self, SanRejection};
@@ -59,11 +58,12 @@ impl ClientVerifier {
         let mut roots = RootCertStore::empty();
         let mut anchors = Vec::new();
         let mut hints = Vec::new();
-        if let Some(pem) = &s.client_ca_pem {
-            // Go's AppendCertsFromPEM never fails: unparsable blocks are skipped.
-            for der in CertificateDer::pem_slice_iter(pem).map_while(Result::ok) {
+        if let Some(cas) = &s.client_cas {
+            // The config crate kept what Go's AppendCertsFromPEM keeps; a certificate webpki
+            // cannot use as an anchor is left out here as well.
+            for der in cas {
                 if roots.add(der.clone()).is_ok() {
-                    anchors.push(der);
+                    anchors.push(der.clone());
                 }
             }
             hints = roots.subjects();

@@ -7,18 +7,12 @@ use std::fmt;
 /// Messages name the offending setting and never include key material.
 #[derive(Debug)]
 pub enum TlsError {
-    /// The certificate chain PEM held no usable certificate or did not parse.
-    Certificate(String),
-    /// The private key PEM did not parse or is of an unsupported type.
-    PrivateKey(String),
-    /// The private key does not belong to the leaf certificate.
-    KeyMismatch,
     /// The version range leaves nothing rustls can speak.
     Version(String),
     /// The cipher suite list leaves no usable suite for an enabled protocol version.
     CipherSuites(String),
     /// Go's HTTP/2 start-up check (spec §3.1): the list lacks an HTTP/2-required suite.
-    Http2Cipher(scrapegate_config::ConfigError),
+    Http2Cipher(&'static str),
     /// rustls refused the assembled configuration.
     Rustls(rustls::Error),
 }
@@ -26,14 +20,8 @@ pub enum TlsError {
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Certificate(m) | Self::PrivateKey(m) => {
-                write!(f, "failed to load X509KeyPair: {m}")
-            }
-            Self::KeyMismatch => f.write_str(
-                "failed to load X509KeyPair: tls: private key does not match public key",
-            ),
             Self::Version(m) | Self::CipherSuites(m) => f.write_str(m),
-            Self::Http2Cipher(e) => write!(f, "{e}"),
+            Self::Http2Cipher(m) => f.write_str(m),
             Self::Rustls(e) => write!(f, "tls: {e}"),
         }
     }

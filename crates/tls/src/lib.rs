@@ -1,21 +1,25 @@
 //! scrapegate's TLS layer: turns a validated web.yml `tls_server_config`
-//! ([`scrapegate_config::TlsSettings`]) into a rustls server configuration and serves it
-//! through an arc-swapped [`TlsAcceptor`].
+//! ([`scrapegate_model::TlsSettings`], certificate and key already parsed by the config
+//! crate) into a rustls server configuration and serves it through an arc-swapped
+//! [`TlsAcceptor`].
 //!
 //! This crate owns:
-//! * certificate chain and key loading (PKCS#1, PKCS#8, SEC1; RSA, ECDSA, Ed25519) with a
-//!   key/certificate match check;
+//! * the plan ([`plan()`]): every decision about a `tls_server_config` and the warnings it
+//!   raises, used alike by `check web-config`, start-up and reload, Go's HTTP/2 cipher rule
+//!   included;
 //! * protocol versions, cipher suites and curves by their Go names, clamped where rustls
 //!   cannot follow Go (TLS 1.0/1.1, CBC suites) and P-521 key exchange, which the aws-lc-rs
 //!   provider lacks ([`kx_p521`]);
 //! * the five Go client-auth modes, the exact-match rule for CA certificates used as client
 //!   certificates, and the `client_allowed_sans` allow-list, enforced on every connection
 //!   (resumed sessions included);
-//! * the acceptor state: a swap keeps the session ticketer and cache across certificate-only
-//!   rotations and replaces them when trust inputs change; the handshake runs with a deadline
-//!   in the caller's task and answers plain HTTP with Go's 400.
+//! * the acceptor state, replaced in two steps (prepare beside the serving state, then
+//!   commit): the session ticketer and cache survive certificate-only rotations and are
+//!   replaced when trust inputs change; the handshake runs with a deadline in the caller's
+//!   task and answers plain HTTP with Go's 400.
 //!
-//! It does not parse YAML, read files or open listeners.
+//! It does not parse YAML or PEM, read files or open listeners; it depends on the model
+//! crate, not on the config parser or the watcher.
 //!
 //! Where the behaviour differs from Go's `crypto/tls` (for the README):
 //! * TLS 1.0/1.1 minimums are raised to TLS 1.2 with a warning; a TLS 1.0/1.1 maximum is a load
@@ -34,16 +38,17 @@ mod acceptor;
 mod client_auth;
 mod error;
 pub mod kx_p521;
-mod material;
 mod negotiation;
+mod plan;
 mod resumption;
 mod sans;
 mod sniff;
 mod state;
 
-pub use acceptor::{AcceptError, ConnInfo, SwapReport, TlsAcceptor};
+pub use acceptor::{AcceptError, ConnInfo, PreparedTls, SwapReport, TlsAcceptor};
 pub use error::TlsError;
-pub use material::KeyType;
+pub use plan::{TlsPlan, plan};
+pub use scrapegate_model::KeyType;
 pub use sans::ClientIdentity;
 pub use sniff::PLAIN_HTTP_RESPONSE;
 pub use state::TlsState;

@@ -9,11 +9,10 @@ use rustls::SupportedProtocolVersion;
 use rustls::crypto::aws_lc_rs::{self, cipher_suite as cs, kx_group};
 use rustls::crypto::{CryptoProvider, SupportedKxGroup};
 use rustls::version::{TLS12, TLS13};
-use scrapegate_config::{CipherSuite, Curve, TlsSettings, TlsVersion};
+use scrapegate_model::{CipherSuite, Curve, KeyType, TlsSettings, TlsVersion};
 
 use crate::error::TlsError;
 use crate::kx_p521::SECP521R1;
-use crate::material::KeyType;
 
 /// The negotiable parameters derived from one `TlsSettings`.
 pub(crate) struct Negotiation {

@@ -3,21 +3,20 @@
 
 use std::sync::Arc;
 
+use rustls::pki_types::CertificateDer;
 use rustls::server::{ResolvesServerCert, ServerConfig};
 use rustls::sign::SingleCertAndKey;
-use scrapegate_config::{ClientAuth, TlsSettings};
+use scrapegate_model::{ClientAuth, KeyType, TlsSettings};
 
-use crate::client_auth::ClientVerifier;
 use crate::error::TlsError;
-use crate::material::{self, KeyType};
-use crate::negotiation;
+use crate::plan::TlsPlan;
 use crate::resumption::Resumption;
 
 /// The inputs that decide who may connect. When any of them changes, earlier sessions must
 /// not resume (spec "deliberately differs" 6), so the ticketer and cache are replaced.
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) struct TrustInputs {
-    client_ca_pem: Option<Vec<u8>>,
+    client_cas: Option<Vec<CertificateDer<'static>>>,
     mode: ClientAuth,
     allowed_sans: Option<Vec<String>>,
 }
@@ -25,7 +24,7 @@ pub(crate) struct TrustInputs {
 impl TrustInputs {
     pub(crate) fn of(s: &TlsSettings) -> Self {
         Self {
-            client_ca_pem: s.client_ca_pem.clone(),
+            client_cas: s.client_cas.clone(),
             mode: s.client_auth,
             allowed_sans: s.client_allowed_sans.clone(),
         }
@@ -78,28 +77,23 @@ impl TlsState {
         self.policy.refuse_all
     }
 
-    /// Builds a state from settings, reusing `resumption` (the caller decides whether to keep it).
+    /// Builds a state from a plan, reusing `resumption` (the caller decides whether to keep
+    /// it).
     pub(crate) fn build(
-        s: &TlsSettings,
-        http2: bool,
+        plan: &TlsPlan,
         generation: u64,
         resumption: Resumption,
-        warnings: &mut Vec<String>,
     ) -> Result<Self, TlsError> {
-        let base = rustls::crypto::aws_lc_rs::default_provider();
-        let material = material::load(&s.cert_chain_pem, &s.key_pem, &base)?;
-        let negotiation = negotiation::negotiate(s, material.key_type, warnings)?;
         // `prefer_server_cipher_suites` is accepted and ignored, as in Go ≥ 1.17. No warning:
         // it defaults to true, so a warning would fire for every file that never mentions it.
-        let provider = Arc::new(negotiation.provider);
-        let verifier = Arc::new(ClientVerifier::new(s, &provider, warnings));
-        let resolver: Arc<dyn ResolvesServerCert> =
-            Arc::new(SingleCertAndKey::from(material.certified_key));
-        let mut config = ServerConfig::builder_with_provider(provider)
-            .with_protocol_versions(&negotiation.versions)?
-            .with_client_cert_verifier(verifier)
+        let resolver: Arc<dyn ResolvesServerCert> = Arc::new(SingleCertAndKey::from(Arc::clone(
+            &plan.certificate.certified_key,
+        )));
+        let mut config = ServerConfig::builder_with_provider(Arc::clone(&plan.provider))
+            .with_protocol_versions(&plan.versions)?
+            .with_client_cert_verifier(plan.verifier.clone())
             .with_cert_resolver(resolver);
-        config.alpn_protocols = if http2 {
+        config.alpn_protocols = if plan.http2 {
             vec![b"h2".to_vec(), b"http/1.1".to_vec()]
         } else {
             vec![b"http/1.1".to_vec()]
@@ -112,14 +106,10 @@ impl TlsState {
         Ok(Self {
             config: Arc::new(config),
             generation,
-            cert_not_after_unix: material.not_after_unix,
-            key_type: material.key_type,
-            policy: ConnPolicy {
-                mode: s.client_auth,
-                allowed_sans: s.client_allowed_sans.as_deref().map(Arc::from),
-                refuse_all: negotiation.refuse_all,
-            },
-            trust: TrustInputs::of(s),
+            cert_not_after_unix: plan.certificate.not_after_unix,
+            key_type: plan.certificate.key_type,
+            policy: plan.policy.clone(),
+            trust: plan.trust.clone(),
             resumption,
         })
     }

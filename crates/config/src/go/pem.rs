@@ -4,8 +4,12 @@
 
 /// One decoded PEM block.
 pub struct Block {
+    /// The type after `BEGIN`, e.g. `CERTIFICATE`.
     pub kind: String,
+    /// The decoded body.
     pub bytes: Vec<u8>,
+    /// True when the block had `Key: value` headers (`AppendCertsFromPEM` skips those).
+    pub has_headers: bool,
 }
 
 const PEM_START: &[u8] = b"\n-----BEGIN ";
@@ -89,6 +93,7 @@ pub fn decode(data: &[u8]) -> Option<(Block, &[u8])> {
             Block {
                 kind: String::from_utf8_lossy(kind).into_owned(),
                 bytes,
+                has_headers: headers > 0,
             },
             after,
         ));

@@ -10,8 +10,6 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest as _, Sha256};
 
-use crate::ValidatedConfig;
-
 /// A SHA-256 digest.
 pub(crate) type Digest = [u8; 32];
 
@@ -48,28 +46,6 @@ pub(crate) fn failure_key(generation: &Digest, error: &str) -> Digest {
     hasher.update(generation);
     hasher.update((error.len() as u64).to_le_bytes());
     hasher.update(error.as_bytes());
-    hasher.finalize().into()
-}
-
-/// Digests what a validated config means, secrets included (the digest never leaves memory):
-/// its `Debug` text covers every field that prints, and the fields `Debug` hides on purpose
-/// (PEM material, password hashes) are added explicitly.
-pub(crate) fn config_digest(config: &ValidatedConfig) -> Digest {
-    let mut hasher = Sha256::new();
-    let mut part = |bytes: &[u8]| {
-        hasher.update((bytes.len() as u64).to_le_bytes());
-        hasher.update(bytes);
-    };
-    part(format!("{config:?}").as_bytes());
-    if let Some(tls) = &config.tls {
-        part(&tls.cert_chain_pem);
-        part(&tls.key_pem);
-        part(tls.client_ca_pem.as_deref().unwrap_or(b"\xff<none>"));
-    }
-    for user in &config.users {
-        part(user.name.as_bytes());
-        part(user.hash.as_bytes());
-    }
     hasher.finalize().into()
 }
 

@@ -1,13 +1,18 @@
-//! The validated web.yml: what every other crate consumes. Nothing here reads a file.
+//! The web.yml `tls_server_config` as typed values: protocol versions, cipher suites and curves
+//! by their Go names, the client-certificate mode, and the server's certificate and key already
+//! parsed (by the config crate, with Go's `X509KeyPair` rules) into what rustls serves.
 
 use std::path::PathBuf;
-use std::time::Duration;
+use std::sync::Arc;
 
-use zeroize::Zeroizing;
+use rustls::sign::CertifiedKey;
+use rustls_pki_types::CertificateDer;
+
 
 /// A TLS protocol version as web.yml names it. `Default` is Go's zero value (a null field or a
 /// null section): Go then uses its defaults, TLS 1.2 as the minimum and TLS 1.3 as the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[allow(missing_docs)] // each variant is the Go name `go_name` returns
 pub enum TlsVersion {
     /// Go's zero value: the library default applies.
     Default,
@@ -50,6 +55,7 @@ impl TlsVersion {
 
 /// The 13 cipher suite names Go 1.25's `tls.CipherSuites()` returns (spec §2.1.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // each variant is the Go name `go_name` returns
 pub enum CipherSuite {
     TlsAes128GcmSha256,
     TlsAes256GcmSha384,
@@ -132,6 +138,7 @@ impl CipherSuite {
 
 /// A key-exchange group as web.yml names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)] // each variant is the Go name `go_name` returns
 pub enum Curve {
     P256,
     P384,
@@ -212,23 +219,91 @@ impl ClientAuth {
     }
 }
 
-/// The validated `tls_server_config`, with every referenced file already read.
-///
-/// Present only when TLS is enabled (spec §3.1 step 4). The PEM bytes are exactly what the file
-/// (or the inline field) held; the certificate and key are known to parse and to match.
+/// The kind of key the served certificate carries (for metrics, warnings and for picking
+/// TLS 1.2 suites).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum KeyType {
+    /// RSA of any size.
+    Rsa,
+    /// ECDSA on P-256.
+    EcdsaP256,
+    /// ECDSA on P-384.
+    EcdsaP384,
+    /// ECDSA on P-521.
+    EcdsaP521,
+    /// Ed25519.
+    Ed25519,
+    /// Anything else rustls could load.
+    Other,
+}
+
+impl KeyType {
+    /// A short stable label, e.g. for a metrics label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Rsa => "rsa",
+            Self::EcdsaP256 => "ecdsa_p256",
+            Self::EcdsaP384 => "ecdsa_p384",
+            Self::EcdsaP521 => "ecdsa_p521",
+            Self::Ed25519 => "ed25519",
+            Self::Other => "other",
+        }
+    }
+
+    /// True when TLS 1.2 needs an `ECDHE_RSA` suite for this key (otherwise `ECDHE_ECDSA`).
+    pub fn uses_rsa_suites(self) -> bool {
+        self == Self::Rsa
+    }
+}
+
+/// The served certificate chain and key, checked to belong together, with the facts other
+/// crates need about the leaf. Built once per load; cloning shares the key.
 #[derive(Clone)]
+pub struct ServerCertificate {
+    /// Chain (leaf first) and the provider's signing key.
+    pub certified_key: Arc<CertifiedKey>,
+    /// The leaf's notAfter, in Unix seconds.
+    pub not_after_unix: i64,
+    /// The leaf's key type.
+    pub key_type: KeyType,
+}
+
+impl ServerCertificate {
+    /// The chain, leaf first.
+    pub fn chain(&self) -> &[CertificateDer<'static>] {
+        &self.certified_key.cert
+    }
+}
+
+impl std::fmt::Debug for ServerCertificate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The key never reaches a log.
+        f.debug_struct("ServerCertificate")
+            .field("chain_len", &self.certified_key.cert.len())
+            .field("not_after_unix", &self.not_after_unix)
+            .field("key_type", &self.key_type)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The validated `tls_server_config`, with every referenced file read and parsed.
+///
+/// Present only when TLS is enabled (spec §3.1 step 4).
+#[derive(Clone, Debug)]
 pub struct TlsSettings {
-    /// Server certificate chain, PEM (every `CERTIFICATE` block, leaf first).
-    pub cert_chain_pem: Vec<u8>,
-    /// Server private key, PEM. Wiped on drop.
-    pub key_pem: Zeroizing<Vec<u8>>,
-    /// Client CA bundle, PEM, when one is configured (file or inline). May hold no certificate
-    /// at all (Go accepts that and then every verified client fails).
-    pub client_ca_pem: Option<Vec<u8>>,
+    /// The server certificate and key (Go's `X509KeyPair` accepted them).
+    pub certificate: ServerCertificate,
+    /// The client CA certificates when a CA is configured (file or inline): every
+    /// `CERTIFICATE` block that parses, as Go's `AppendCertsFromPEM` keeps them. May be empty
+    /// (Go accepts that, and then every verified client fails).
+    pub client_cas: Option<Vec<CertificateDer<'static>>>,
+    /// The client-certificate mode.
     pub client_auth: ClientAuth,
     /// `None`: not set (no check). `Some(vec![])`: set to `[]` (denies everyone).
     pub client_allowed_sans: Option<Vec<String>>,
+    /// `min_version` as written (`Default` when absent).
     pub min_version: TlsVersion,
+    /// `max_version` as written (`Default` when absent).
     pub max_version: TlsVersion,
     /// Empty means Go's defaults (everything usable).
     pub cipher_suites: Vec<CipherSuite>,
@@ -236,82 +311,10 @@ pub struct TlsSettings {
     pub curve_preferences: Vec<Curve>,
     /// Accepted for compatibility; has no effect (Go ≥ 1.17 ignores it).
     pub prefer_server_cipher_suites: bool,
-    /// Where the material came from (joined paths; `None` for inline), for messages and watching.
+    /// Where the material came from (joined paths; `None` for inline), for messages.
     pub cert_file: Option<PathBuf>,
+    /// See `cert_file`.
     pub key_file: Option<PathBuf>,
+    /// See `cert_file`.
     pub client_ca_file: Option<PathBuf>,
-}
-
-impl std::fmt::Debug for TlsSettings {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The key never reaches a log.
-        f.debug_struct("TlsSettings")
-            .field("cert_file", &self.cert_file)
-            .field("key_file", &self.key_file)
-            .field("client_ca_file", &self.client_ca_file)
-            .field("client_auth", &self.client_auth)
-            .field("client_allowed_sans", &self.client_allowed_sans)
-            .field("min_version", &self.min_version)
-            .field("max_version", &self.max_version)
-            .field("cipher_suites", &self.cipher_suites)
-            .field("curve_preferences", &self.curve_preferences)
-            .finish_non_exhaustive()
-    }
-}
-
-/// One configured user: the name and the bcrypt hash exactly as written (Go's `Cost()` accepted it).
-#[derive(Clone, PartialEq, Eq)]
-pub struct User {
-    pub name: String,
-    pub hash: String,
-}
-
-impl std::fmt::Debug for User {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("User")
-            .field("name", &self.name)
-            .finish_non_exhaustive()
-    }
-}
-
-/// `rate_limit`: one token per `interval`, bucket of `burst` (spec §4.6).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct RateLimit {
-    /// Go `time.Duration` in nanoseconds: 0 is off, negative is unlimited.
-    pub interval_nanos: i64,
-    /// Capacity; ≤ 0 with a positive interval rejects every request.
-    pub burst: i64,
-}
-
-impl RateLimit {
-    /// True when a limiter has to run at all (`interval != 0`).
-    pub fn is_enabled(&self) -> bool {
-        self.interval_nanos != 0
-    }
-
-    /// The positive interval as a `Duration`, if there is one.
-    pub fn interval(&self) -> Option<Duration> {
-        u64::try_from(self.interval_nanos)
-            .ok()
-            .filter(|n| *n > 0)
-            .map(Duration::from_nanos)
-    }
-}
-
-/// A web.yml that passed every check `web.Validate` does, with its files loaded.
-#[derive(Debug, Clone)]
-pub struct ValidatedConfig {
-    /// The web.yml path as given.
-    pub path: PathBuf,
-    /// `None` when TLS is not enabled (plain HTTP).
-    pub tls: Option<TlsSettings>,
-    /// `http_server_config.http2` (after YAML defaults/zeroing). Only meaningful with TLS.
-    pub http2: bool,
-    /// The configured response headers, validated, in file order.
-    pub headers: Vec<(String, String)>,
-    /// Users in file order; empty means no basic auth.
-    pub users: Vec<User>,
-    pub rate_limit: RateLimit,
-    /// Every file this config depends on (web.yml first), for the watcher.
-    pub files: Vec<PathBuf>,
 }

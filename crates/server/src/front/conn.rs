@@ -18,10 +18,11 @@ use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore};
 
-use crate::clock::{ClockedIo, ConnClock, Verdict};
-use crate::coalesce::Coalesce;
-use crate::gate::{self, ConnCtx, Handler};
-use crate::gateway::Shared;
+use super::Front;
+use super::clock::{ClockedIo, ConnClock, Verdict};
+use super::coalesce::Coalesce;
+use super::request::{self, ConnCtx};
+use crate::apps::App;
 use crate::telemetry::Metrics;
 use crate::upstream::Origin;
 
@@ -48,7 +49,7 @@ impl Drop for ConnSlot<'_> {
 }
 
 impl ConnTracker {
-    pub fn new(max: usize) -> Self {
+    pub(crate) fn new(max: usize) -> Self {
         Self {
             slots: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
             open: AtomicUsize::new(0),
@@ -68,12 +69,12 @@ impl ConnTracker {
         }
     }
 
-    pub fn open(&self) -> usize {
+    pub(crate) fn open(&self) -> usize {
         self.open.load(Ordering::Acquire)
     }
 
     /// Resolves once no connection is open.
-    pub async fn wait_idle(&self) {
+    pub(crate) async fn wait_idle(&self) {
         loop {
             let notified = self.closed.notified();
             tokio::pin!(notified);
@@ -88,8 +89,8 @@ impl ConnTracker {
 }
 
 /// Accepts until shutdown; each connection gets its own task at once.
-pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, handler: Handler) {
-    let mut shutdown = shared.shutdown.subscribe();
+pub(crate) async fn accept_loop<A: App>(front: Arc<Front>, app: Arc<A>, listener: TcpListener) {
+    let mut shutdown = front.shutdown_signal();
     if *shutdown.borrow_and_update() {
         return;
     }
@@ -102,65 +103,52 @@ pub(crate) async fn accept_loop(shared: Arc<Shared>, listener: TcpListener, hand
             Ok(a) => a,
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning on the error.
-                tracing::warn!(error = %e, "accept failed");
+                tracing::warn!(err = %e, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
-        let Some(permit) = shared.conns.try_open() else {
-            shared.telemetry.metrics.connections_refused.inc();
+        let Some(permit) = front.conns.try_open() else {
+            front.metrics.connections_refused.inc();
             tracing::debug!(%peer, "connection limit reached, closing new connection");
             drop(tcp);
             continue;
         };
         let _ = tcp.set_nodelay(true);
-        let shared = Arc::clone(&shared);
+        let front = Arc::clone(&front);
+        let app = Arc::clone(&app);
         tokio::spawn(async move {
-            let _slot = shared.conns.slot(permit);
-            shared.telemetry.metrics.connections_open.inc();
-            serve_connection(&shared, tcp, peer, handler).await;
-            shared.telemetry.metrics.connections_open.dec();
+            let _slot = front.conns.slot(permit);
+            front.metrics.connections_open.inc();
+            serve_connection(&front, app, tcp, peer).await;
+            front.metrics.connections_open.dec();
         });
     }
 }
 
-async fn serve_connection(
-    shared: &Arc<Shared>,
-    tcp: TcpStream,
-    peer: SocketAddr,
-    handler: Handler,
-) {
-    // The health listener is plain HTTP even when web.yml enables TLS: its probes hold
-    // neither a client certificate nor the CA to check ours (see `health`).
-    if handler == Handler::Health {
-        return drive(shared, tcp, peer, handler, false, false).await;
-    }
-    let Some(tls) = &shared.tls else {
-        return drive(shared, tcp, peer, handler, false, false).await;
+async fn serve_connection<A: App>(front: &Arc<Front>, app: Arc<A>, tcp: TcpStream, peer: SocketAddr) {
+    let tls = match &front.tls {
+        Some(tls) if A::TLS => tls,
+        _ => return drive(front, app, tcp, peer, false, false).await,
     };
     // Boxed, like the connections below: a task's future is as large as its largest state, and
     // the handshake state would otherwise stay reserved for the connection's whole life.
     // The handshake's result is used up inside this block, so the task keeps no room for it
     // (nor for the TLS stream, which `drive` moves into the boxed connection) while serving.
     let serving = {
-        let accepted = Box::pin(tls.accept(tcp, shared.opts.handshake_timeout)).await;
+        let accepted = Box::pin(tls.accept(tcp, front.opts.handshake_timeout)).await;
         match accepted {
             Ok((io, hs)) => {
-                let m = &shared.telemetry.metrics;
                 Metrics::inc(
-                    &m.handshakes,
+                    &front.metrics.handshakes,
                     "kind",
                     if hs.resumed { "resumed" } else { "full" },
                 );
-                let h2 = hs.alpn_h2 && shared.http2;
-                drive(shared, io, peer, handler, true, h2)
+                let h2 = hs.alpn_h2 && front.http2;
+                drive(front, app, io, peer, true, h2)
             }
             Err(reason) => {
-                Metrics::inc(
-                    &shared.telemetry.metrics.handshake_failures,
-                    "reason",
-                    reason,
-                );
+                Metrics::inc(&front.metrics.handshake_failures, "reason", reason);
                 tracing::debug!(%peer, reason, "TLS handshake failed");
                 return;
             }
@@ -175,11 +163,11 @@ async fn serve_connection(
 /// arguments in its state for its whole life, and `io` (1.2 KB for a TLS stream) moves into
 /// the boxed connection right away. Built here, the connection leaves the returned future
 /// (which lives in the connection's task) with only the boxes and what it waits on.
-fn drive<I>(
-    shared: &Arc<Shared>,
+pub(crate) fn drive<A: App, I>(
+    front: &Arc<Front>,
+    app: Arc<A>,
     io: I,
     peer: SocketAddr,
-    handler: Handler,
     https: bool,
     h2: bool,
 ) -> impl Future<Output = ()>
@@ -189,30 +177,27 @@ where
     let clock = ConnClock::new(!h2);
     let ctx = Arc::new(ConnCtx {
         origin: Origin::new(peer.ip(), https),
-        handler,
         clock: Arc::clone(&clock),
     });
-    let svc_shared = Arc::clone(shared);
     // Not boxed: hyper's HTTP/1 connection keeps a box the size of this future (2.7 KB) for
     // its life, but a parked connection has no hyper connection, and a box per request would
     // cost ~250 instructions on the hot path (callgrind).
-    let service =
-        service_fn(move |req| gate::serve(Arc::clone(&svc_shared), Arc::clone(&ctx), req));
+    let service = service_fn(move |req| request::serve(Arc::clone(&app), Arc::clone(&ctx), req));
     // Each protocol's connection is boxed at its own size, so an HTTP/1 connection does not
     // carry room for an HTTP/2 one (or the handshake) in its task. HTTP/2 writes are
     // coalesced (see `coalesce`): one TLS write per flush instead of one per DATA frame.
     let conn = if h2 {
         let io = TokioIo::new(ClockedIo::new(Coalesce::new(io), Arc::clone(&clock)));
-        Proto::H2(Box::pin(shared.h2.serve_connection(io, service)))
+        Proto::H2(Box::pin(front.h2.serve_connection(io, service)))
     } else {
         let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
-        Proto::H1(Box::new(shared.h1.serve_connection(io, service)))
+        Proto::H1(Box::new(front.h1.serve_connection(io, service)))
     };
     async move {
         match conn {
             Proto::H2(mut c) => {
                 supervise(
-                    shared,
+                    front,
                     c.as_mut(),
                     |c| c.graceful_shutdown(),
                     &clock,
@@ -222,9 +207,9 @@ where
                 .await;
             }
             Proto::H1(mut c) => loop {
-                let park_after = shared.opts.http1_park_after;
+                let park_after = front.opts.http1_park_after;
                 let end = supervise(
-                    shared,
+                    front,
                     Pin::new(&mut *c),
                     |c| c.graceful_shutdown(),
                     &clock,
@@ -250,13 +235,13 @@ where
                         parts.service,
                     ),
                     Err(e) => {
-                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                        tracing::debug!(%peer, err = %e, "connection ended with an error");
                         return;
                     }
                 };
                 if read_buf.is_empty() {
                     drop(read_buf);
-                    if !park(shared, &mut io, &clock, peer).await {
+                    if !park(front, &mut io, &clock, peer).await {
                         return;
                     }
                 } else {
@@ -265,7 +250,7 @@ where
                     io.replay(read_buf);
                     clock.on_read();
                 }
-                c = Box::new(shared.h1.serve_connection(TokioIo::new(unbox(io)), service));
+                c = Box::new(front.h1.serve_connection(TokioIo::new(unbox(io)), service));
             },
         }
     }
@@ -295,7 +280,7 @@ enum End {
 /// Drives a connection to its end while watching its timers and the shutdown signal. With
 /// `park_after`, returns `End::Park` instead once the clock says the connection may park.
 async fn supervise<F>(
-    shared: &Shared,
+    front: &Front,
     mut conn: Pin<&mut F>,
     graceful: impl Fn(Pin<&mut F>),
     clock: &ConnClock,
@@ -305,13 +290,13 @@ async fn supervise<F>(
 where
     F: Future<Output = Result<(), hyper::Error>>,
 {
-    let mut shutdown = shared.shutdown.subscribe();
+    let mut shutdown = front.shutdown_signal();
     let mut closing = false;
     if *shutdown.borrow_and_update() {
         closing = true;
         graceful(conn.as_mut());
     }
-    let opts = &shared.opts;
+    let opts = &front.opts;
     let mut wait = Duration::ZERO;
     loop {
         // biased: the connection first, in a fixed order, which spares drawing a random
@@ -320,7 +305,7 @@ where
             biased;
             res = conn.as_mut() => {
                 if let Err(e) = res {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    tracing::debug!(%peer, err = %e, "connection ended with an error");
                 }
                 return End::Closed;
             }
@@ -356,7 +341,7 @@ where
 /// for the next hyper connection). Meanwhile the idle deadline and the shutdown signal close
 /// it as hyper would have: with a shutdown of the stream (TLS close_notify, then FIN).
 async fn park<I>(
-    shared: &Shared,
+    front: &Front,
     io: &mut ClockedIo<I>,
     clock: &ConnClock,
     peer: SocketAddr,
@@ -364,8 +349,8 @@ async fn park<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut shutdown = shared.shutdown.subscribe();
-    let opts = &shared.opts;
+    let mut shutdown = front.shutdown_signal();
+    let opts = &front.opts;
     let mut closing = *shutdown.borrow_and_update();
     let mut wait = Duration::ZERO;
     while !closing {
@@ -376,7 +361,7 @@ where
                 // The client closed: hyper answers an idle EOF with a shutdown too.
                 Ok(false) => closing = true,
                 Err(e) => {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    tracing::debug!(%peer, err = %e, "connection ended with an error");
                     return false;
                 }
             },
@@ -398,18 +383,4 @@ where
     }
     let _ = io.shutdown().await;
     false
-}
-
-impl crate::Gateway {
-    /// Serves one already-accepted plain-HTTP/1.1 connection over any byte stream (e.g. a
-    /// `tokio::io::duplex` half) through the same front end as the listeners: hyper's HTTP/1
-    /// builder, the connection clock and the gate. No connection slot is taken. For fuzzing
-    /// and tests; not a stable API.
-    #[doc(hidden)]
-    pub async fn serve_http1_io<I>(&self, io: I, peer: SocketAddr, handler: Handler)
-    where
-        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
-    {
-        drive(&self.shared, io, peer, handler, false, false).await;
-    }
 }

@@ -1,82 +1,18 @@
-//! The gate's view of basic auth: a thin adapter over `scrapegate_auth::Authenticator`, and
-//! the exporter of its counters.
+//! The auth crate's counters, gauge and histogram, exported at scrape time.
 
-use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::MetricType;
 use prometheus_client::metrics::counter::ConstCounter;
 use prometheus_client::metrics::gauge::ConstGauge;
-use scrapegate_auth::{AuthDecision, AuthSettings, Authenticator};
-use scrapegate_config::User;
-
-/// The gate's decision for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Decision {
-    Allow,
-    Deny,
-    /// bcrypt pool saturated: 503 with `Retry-After`.
-    Busy(Duration),
-    /// Too many failures from this client: 429 with `Retry-After`.
-    Limited(Duration),
-}
-
-/// Basic auth for the gateway.
-#[derive(Debug, Clone)]
-pub struct Authn {
-    inner: Arc<Authenticator>,
-}
-
-fn pairs(users: &[User]) -> impl Iterator<Item = (&str, &str)> {
-    users.iter().map(|u| (u.name.as_str(), u.hash.as_str()))
-}
-
-impl Authn {
-    /// Builds the authenticator for `users` (its bcrypt pool threads start here).
-    pub fn new(users: &[User], settings: AuthSettings) -> Result<Self, String> {
-        let inner = Authenticator::new(pairs(users), settings).map_err(|e| e.to_string())?;
-        Ok(Self {
-            inner: Arc::new(inner),
-        })
-    }
-
-    /// Replaces the users, keeping the verification cache.
-    pub fn replace_users(&self, users: &[User]) -> Result<(), String> {
-        self.inner
-            .replace_users(pairs(users))
-            .map_err(|e| e.to_string())
-    }
-
-    /// True when requests need credentials.
-    pub fn has_users(&self) -> bool {
-        self.inner.has_users()
-    }
-
-    /// Decides one request.
-    pub async fn check(&self, authorization: Option<&[u8]>, peer: IpAddr) -> Decision {
-        match self.inner.check(authorization, peer).await {
-            AuthDecision::Allow => Decision::Allow,
-            AuthDecision::Deny => Decision::Deny,
-            AuthDecision::Busy { retry_after } => Decision::Busy(retry_after),
-            AuthDecision::Limited { retry_after } => Decision::Limited(retry_after),
-        }
-    }
-
-    /// A collector exporting the authenticator's counters at scrape time.
-    pub fn collector(&self) -> AuthCollector {
-        AuthCollector {
-            inner: Arc::clone(&self.inner),
-        }
-    }
-}
+use scrapegate_auth::Authenticator;
 
 /// Reads the authenticator's atomic counters on each scrape.
 #[derive(Debug)]
-pub struct AuthCollector {
-    inner: Arc<Authenticator>,
+pub(crate) struct AuthCollector {
+    pub(crate) inner: Arc<Authenticator>,
 }
 
 fn counter(enc: &mut DescriptorEncoder, name: &str, help: &str, v: u64) -> std::fmt::Result {

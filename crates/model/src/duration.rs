@@ -1,4 +1,7 @@
-//! Go's `time.ParseDuration`.
+//! Go durations: `time.ParseDuration` for every flag and file value, and `Duration.String()`
+//! for logs, so values read and print as they do in Prometheus's own tools.
+
+use std::time::Duration;
 
 /// Parses a duration string as Go's `time.ParseDuration` does; `None` where Go returns an
 /// error. The result is in nanoseconds.
@@ -87,6 +90,59 @@ fn unit_nanos(unit: &[u8]) -> Option<u64> {
     })
 }
 
+/// A duration flag or file value: Go's syntax, and neither negative nor beyond `max`. The
+/// error names the value and the rule it broke.
+pub fn parse_duration_value(input: &str, max: Duration) -> Result<Duration, String> {
+    let nanos = parse_go_duration(input)
+        .ok_or_else(|| format!("invalid duration {input:?} (Go syntax, e.g. 500ms, 10s, 5m, 1h30m)"))?;
+    let nanos = u64::try_from(nanos).map_err(|_| format!("invalid duration {input:?}: negative"))?;
+    let value = Duration::from_nanos(nanos);
+    if value > max {
+        return Err(format!(
+            "invalid duration {input:?}: larger than the maximum of {}",
+            format_go(max)
+        ));
+    }
+    Ok(value)
+}
+
+/// Go's `Duration.String()`: `0s`, `1.5µs`, `500ms`, `30s`, `5m0s`, `1h0m0s`, `1m30.5s`.
+pub fn format_go(d: Duration) -> String {
+    let nanos = d.as_nanos();
+    if nanos == 0 {
+        return "0s".to_owned();
+    }
+    if nanos < 1_000_000_000 {
+        let (unit, scale) = if nanos < 1_000 {
+            ("ns", 1)
+        } else if nanos < 1_000_000 {
+            ("µs", 1_000)
+        } else {
+            ("ms", 1_000_000)
+        };
+        return format!("{}{unit}", fixed(nanos / scale, nanos % scale, scale));
+    }
+    let secs = nanos / 1_000_000_000;
+    let frac = nanos % 1_000_000_000;
+    let (h, m, s) = (secs / 3600, secs / 60 % 60, secs % 60);
+    let seconds = format!("{}s", fixed(s, frac, 1_000_000_000));
+    match (h, m) {
+        (0, 0) => seconds,
+        (0, m) => format!("{m}m{seconds}"),
+        (h, m) => format!("{h}h{m}m{seconds}"),
+    }
+}
+
+/// `whole.fraction` with the fraction's trailing zeros removed (and no point when it is 0).
+fn fixed(whole: u128, fraction: u128, scale: u128) -> String {
+    if fraction == 0 {
+        return whole.to_string();
+    }
+    let width = scale.ilog10() as usize;
+    let digits = format!("{fraction:0width$}");
+    format!("{whole}.{}", digits.trim_end_matches('0'))
+}
+
 /// Go's `leadingInt`: digits up to an overflow of 1<<63, which is an error.
 fn leading_int(s: &[u8]) -> Option<(u64, &[u8])> {
     let mut x: u64 = 0;
@@ -133,6 +189,30 @@ fn leading_fraction(s: &[u8]) -> (u64, f64, &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::parse_go_duration as p;
+    use super::{Duration, format_go, parse_duration_value};
+
+    #[test]
+    fn go_strings() {
+        let f = |n: u64| format_go(Duration::from_nanos(n));
+        assert_eq!(f(0), "0s");
+        assert_eq!(f(1), "1ns");
+        assert_eq!(f(1_500), "1.5µs");
+        assert_eq!(f(500_000_000), "500ms");
+        assert_eq!(f(30_000_000_000), "30s");
+        assert_eq!(f(300_000_000_000), "5m0s");
+        assert_eq!(f(3_600_000_000_000), "1h0m0s");
+        assert_eq!(f(90_500_000_000), "1m30.5s");
+    }
+
+    #[test]
+    fn flag_values() {
+        let max = Duration::from_secs(3600);
+        assert_eq!(parse_duration_value("30s", max), Ok(Duration::from_secs(30)));
+        assert_eq!(parse_duration_value("0s", max), Ok(Duration::ZERO));
+        assert!(parse_duration_value("7", max).unwrap_err().contains("invalid duration \"7\""));
+        assert!(parse_duration_value("-1s", max).unwrap_err().contains("negative"));
+        assert!(parse_duration_value("2h", max).unwrap_err().contains("maximum of 1h0m0s"));
+    }
 
     #[test]
     fn go_durations() {

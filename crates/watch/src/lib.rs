@@ -1,7 +1,11 @@
-//! The config watcher (hot reload, DESIGN §4.4).
+//! scrapegate-watch: the config watcher (hot reload, DESIGN §4.4). It owns noticing that a
+//! configuration's files changed and reading them again as one generation; what the files
+//! mean is the [`Source`]'s business (web.yml alone, or web.yml and scrapegate.yml as a pair),
+//! and applying a generation is the server's.
 //!
-//! [`spawn`] starts a task that re-reads web.yml and every file it references whenever one of
-//! them may have changed, and publishes the outcome as [`WatchEvent`]s:
+//! [`load`] reads the first generation; [`spawn`] starts a task that re-reads the source and
+//! every file it references whenever one of them may have changed, and publishes the outcome
+//! as [`WatchEvent`]s:
 //!
 //! * notify watches the **parent directories** of every file (and of symlink targets), so atomic
 //!   renames and Kubernetes `..data` swaps are seen; events are debounced. While the config is
@@ -10,15 +14,16 @@
 //!   off or cannot be set up (inotify instance or watch limits): the process never dies over it;
 //! * [`Watcher::trigger`] (SIGHUP) forces a reload that always reports its outcome;
 //! * each reload reads the whole set as one generation: the files are fingerprinted (SHA-256 of
-//!   their bytes, since mtimes can stay put) before and after [`crate::load`]; a generation
+//!   their bytes, since mtimes can stay put) before and after [`Source::load`]; a generation
 //!   that moved underneath the load, or a load that failed, is retried a few times shortly
 //!   after, because a swap may be half done; new content must also hold still for the settle
 //!   time (the debounce) before it is applied, so a truncate-then-write never applies the
 //!   empty file in between;
 //! * `Loaded` is emitted only when the content really changed (or after a failure, or when
 //!   forced); `Failed` once per distinct failing content, not on every poll;
-//! * the first look, right after the watches are in place, compares against the config the
-//!   caller loaded, so a change made before the watcher existed is not lost;
+//! * the first look, right after the watches are in place, compares against the fingerprint
+//!   taken when the caller's generation was read ([`load`]), so a change made before the
+//!   watcher existed is not lost;
 //! * files that are mount points of their own (Kubernetes `subPath`) are warned about: no
 //!   watcher can ever see their updates.
 
@@ -29,8 +34,9 @@ mod mounts;
 mod tests;
 
 use std::collections::HashSet;
+use std::fmt;
 use std::future::pending;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -38,9 +44,8 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio::time::{Instant, Interval, MissedTickBehavior, interval_at, sleep, sleep_until};
 
-use crate::{ConfigError, ValidatedConfig};
 use dirs::{DirWatcher, WatchSet};
-use fingerprint::{Digest, config_digest, failure_key, fingerprint};
+use fingerprint::{Digest, failure_key, fingerprint};
 
 /// Poll interval used when none is usable (notify unavailable and polling switched off).
 const DEFAULT_POLL: Duration = Duration::from_secs(30);
@@ -84,28 +89,84 @@ impl Default for WatchOptions {
     }
 }
 
+/// What is watched: a configuration made of files, and how to read it.
+pub trait Source: Send + Sync + 'static {
+    /// A loaded, validated generation.
+    type Config: Send + Sync + 'static;
+    /// Why a generation does not load; its text is what the consumer logs.
+    type Error: fmt::Display + Send + Sync + 'static;
+
+    /// Reads and validates every file of one generation. Blocking; runs on the blocking pool.
+    fn load(&self) -> Result<Self::Config, Self::Error>;
+
+    /// The files a loaded generation consists of (the main file first). They are
+    /// fingerprinted, and their directories watched.
+    fn files(config: &Self::Config) -> Vec<PathBuf>;
+
+    /// The files the source refers to as far as they can be found right now, for a generation
+    /// that fails to load (so the file that fixes it is watched too).
+    fn referenced_files(&self) -> Vec<PathBuf>;
+
+    /// The main file, for logs.
+    fn name(&self) -> String;
+}
+
+/// A generation read by [`load`], with the fingerprint [`spawn`] compares against.
+pub struct Loaded<C> {
+    /// The generation.
+    pub config: C,
+    baseline: Option<Digest>,
+}
+
+impl<C: fmt::Debug> fmt::Debug for Loaded<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Loaded")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Reads the first generation (start-up) the way every reload reads one. The files are
+/// fingerprinted before the load; if the load turns out to consist of other files, no baseline
+/// is kept and the watcher's first look reloads.
+pub fn load<S: Source>(source: &S) -> Result<Loaded<S::Config>, S::Error> {
+    let before_files = source.referenced_files();
+    let before = fingerprint(&before_files);
+    let config = source.load()?;
+    let baseline = (S::files(&config) == before_files).then_some(before);
+    Ok(Loaded { config, baseline })
+}
+
 /// The outcome of one reload.
-#[derive(Debug, Clone)]
-pub enum WatchEvent {
+pub enum WatchEvent<S: Source> {
     /// A new generation passed validation; swap it in.
-    Loaded(Arc<ValidatedConfig>),
+    Loaded(Arc<S::Config>),
     /// The files on disk do not validate; keep serving the last good generation.
     Failed {
-        /// The load error, in the Go toolkit's wording.
-        error: ConfigError,
+        /// The load error.
+        error: S::Error,
     },
 }
 
+impl<S: Source> fmt::Debug for WatchEvent<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Loaded(_) => f.write_str("Loaded"),
+            Self::Failed { error } => write!(f, "Failed({error})"),
+        }
+    }
+}
+
 /// Handle on a running watcher. Dropping it stops the watcher.
-pub struct Watcher {
-    events: mpsc::Receiver<WatchEvent>,
+pub struct Watcher<S: Source> {
+    events: mpsc::Receiver<WatchEvent<S>>,
     trigger: Arc<Notify>,
     task: JoinHandle<()>,
 }
 
-impl Watcher {
+impl<S: Source> Watcher<S> {
     /// The stream of reload outcomes.
-    pub fn events(&mut self) -> &mut mpsc::Receiver<WatchEvent> {
+    pub fn events(&mut self) -> &mut mpsc::Receiver<WatchEvent<S>> {
         &mut self.events
     }
 
@@ -116,53 +177,27 @@ impl Watcher {
     }
 }
 
-impl Drop for Watcher {
+impl<S: Source> Drop for Watcher<S> {
     fn drop(&mut self) {
         self.task.abort();
     }
 }
 
-impl std::fmt::Debug for Watcher {
+impl<S: Source> std::fmt::Debug for Watcher<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Watcher").finish_non_exhaustive()
     }
 }
 
-/// How a generation is read: [`crate::load`] and [`crate::referenced_files`], or stand-ins
-/// in unit tests.
-#[derive(Clone, Copy)]
-struct Loader {
-    /// Reads and validates web.yml and everything it references.
-    load: fn(&Path) -> Result<ValidatedConfig, ConfigError>,
-    /// The files a web.yml refers to as far as it parses, for a config that fails to load.
-    referenced: fn(&Path) -> Vec<PathBuf>,
-}
-
-/// The real loader.
-const LOADER: Loader = Loader {
-    load: crate::load,
-    referenced: crate::referenced_files,
-};
-
-/// Starts watching `path`, whose current good generation is `initial`. Needs a tokio runtime
-/// (the watcher runs on its own task and does file reads on the blocking pool).
-pub fn spawn(path: PathBuf, initial: &ValidatedConfig, opts: WatchOptions) -> Watcher {
-    spawn_with(path, initial, opts, LOADER)
-}
-
-/// [`spawn`] with the loader as a parameter, so the watching logic is testable on its own.
-fn spawn_with(
-    path: PathBuf,
-    initial: &ValidatedConfig,
-    opts: WatchOptions,
-    loader: Loader,
-) -> Watcher {
+/// Starts watching `source`, whose current good generation is `initial` (from [`load`]).
+/// Needs a tokio runtime (the watcher runs on its own task and does file reads on the
+/// blocking pool).
+pub fn spawn<S: Source>(source: S, initial: &Loaded<S::Config>, opts: WatchOptions) -> Watcher<S> {
     let (events_tx, events) = mpsc::channel(EVENT_BUFFER);
     let trigger = Arc::new(Notify::new());
     let reloader = Reloader {
-        path,
-        loader,
-        known_files: initial.files.clone(),
+        source: Arc::new(source),
+        known_files: S::files(&initial.config),
         good: None,
         failed: None,
         events: events_tx,
@@ -170,8 +205,7 @@ fn spawn_with(
         settle: opts.debounce.clamp(MIN_SETTLE, MAX_DEBOUNCE),
         pinned: HashSet::new(),
     };
-    let baseline = config_digest(initial);
-    let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger), baseline));
+    let task = tokio::spawn(reloader.run(opts, Arc::clone(&trigger), initial.baseline));
     Watcher {
         events,
         trigger,
@@ -180,41 +214,43 @@ fn spawn_with(
 }
 
 /// What one read of the files found.
-enum Outcome {
+enum Outcome<S: Source> {
     /// The fingerprint matches the last good generation; `load` was not needed.
     Unchanged,
     /// `load` succeeded. `stable` is false when the files changed while being read.
     Loaded {
-        config: Box<ValidatedConfig>,
+        config: Box<S::Config>,
+        files: Vec<PathBuf>,
         digest: Digest,
         stable: bool,
     },
     /// `load` failed; `key` identifies the failing content, `files` is what the broken
     /// web.yml refers to (so those files are watched until it is fixed).
     Failed {
-        error: ConfigError,
+        error: S::Error,
         key: Digest,
         files: Vec<PathBuf>,
     },
 }
 
 /// Reads one generation: fingerprint, load, fingerprint again. Blocking.
-fn read_generation(
-    loader: Loader,
-    path: &Path,
+fn read_generation<S: Source>(
+    source: &S,
     known: &[PathBuf],
     skip_if: Option<Digest>,
-) -> Outcome {
+) -> Outcome<S> {
     let before = fingerprint(known);
     if skip_if == Some(before) {
         return Outcome::Unchanged;
     }
-    match (loader.load)(path) {
+    match source.load() {
         Ok(config) => {
-            let digest = fingerprint(&config.files);
-            let stable = config.files.as_slice() == known && digest == before;
+            let files = S::files(&config);
+            let digest = fingerprint(&files);
+            let stable = files.as_slice() == known && digest == before;
             Outcome::Loaded {
                 config: Box::new(config),
+                files,
                 digest,
                 stable,
             }
@@ -222,7 +258,7 @@ fn read_generation(
         Err(error) => {
             // Keyed on what the broken config refers to, not on the last good set: a new,
             // still broken certificate is a new failure even if the message repeats.
-            let files = (loader.referenced)(path);
+            let files = source.referenced_files();
             let key = failure_key(&fingerprint(&files), &error.to_string());
             Outcome::Failed { error, key, files }
         }
@@ -232,8 +268,9 @@ fn read_generation(
 /// Why a reload runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
-    /// The first look, compared against the digest of the config the caller loaded.
-    Startup(Digest),
+    /// The first look, compared against the fingerprint taken when the caller's generation was
+    /// read (`None`: that generation's files moved, so anything loaded counts as a change).
+    Startup(Option<Digest>),
     /// SIGHUP: always load, always report.
     Forced,
     /// A file event or a poll: report only real changes.
@@ -241,16 +278,15 @@ enum Mode {
 }
 
 /// The watcher task's state.
-struct Reloader {
-    path: PathBuf,
-    loader: Loader,
+struct Reloader<S: Source> {
+    source: Arc<S>,
     /// Files of the last good generation (web.yml first): what is fingerprinted.
     known_files: Vec<PathBuf>,
     /// Fingerprint of the last good generation.
     good: Option<Digest>,
     /// Key of the last reported failure, while the config stays broken.
     failed: Option<Digest>,
-    events: mpsc::Sender<WatchEvent>,
+    events: mpsc::Sender<WatchEvent<S>>,
     dirs: Option<DirWatcher>,
     /// How long new content must stay unchanged before it is applied.
     settle: Duration,
@@ -258,8 +294,8 @@ struct Reloader {
     pinned: HashSet<PathBuf>,
 }
 
-impl Reloader {
-    async fn run(mut self, opts: WatchOptions, trigger: Arc<Notify>, initial: Digest) {
+impl<S: Source> Reloader<S> {
+    async fn run(mut self, opts: WatchOptions, trigger: Arc<Notify>, initial: Option<Digest>) {
         let (poke_tx, mut pokes) = mpsc::channel::<()>(1);
         if opts.use_notify {
             match DirWatcher::new(poke_tx.clone()) {
@@ -272,8 +308,9 @@ impl Reloader {
                     }
                 }
                 Err(err) => tracing::warn!(
-                    error = %err,
-                    "cannot set up file notifications for the web config; polling only"
+                    file = %self.source.name(),
+                    err = %err,
+                    "cannot set up file notifications; polling only"
                 ),
             }
         }
@@ -286,11 +323,15 @@ impl Reloader {
             tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
             tick
         });
+        let poll_text = match poll {
+            Some(_) => scrapegate_model::duration::format_go(poll_every),
+            None => "off".to_owned(),
+        };
         tracing::info!(
-            path = %self.path.display(),
-            notify = self.dirs.is_some(),
-            poll_interval = ?poll.as_ref().map(|_| poll_every),
-            "watching the web config"
+            file = %self.source.name(),
+            inotify = self.dirs.is_some(),
+            poll_interval = %poll_text,
+            "Watching the config files"
         );
 
         // Anything that changed between the caller's load and the watches being in place
@@ -335,51 +376,52 @@ impl Reloader {
                 Mode::IfChanged if self.failed.is_none() => self.good,
                 _ => None,
             };
-            let path = self.path.clone();
+            let source = Arc::clone(&self.source);
             let known = self.known_files.clone();
-            let loader = self.loader;
-            let outcome = tokio::task::spawn_blocking(move || {
-                read_generation(loader, &path, &known, skip_if)
-            })
-            .await;
+            let outcome =
+                tokio::task::spawn_blocking(move || read_generation(&*source, &known, skip_if))
+                    .await;
             let outcome = match outcome {
                 Ok(outcome) => outcome,
                 Err(err) => {
-                    tracing::error!(error = %err, "web config reload task failed");
+                    tracing::error!(file = %self.source.name(), err = %err, "config reload task failed");
                     return;
                 }
             };
             match outcome {
                 Outcome::Unchanged => return,
-                Outcome::Loaded { config, stable, .. }
-                    if !stable && unstable < UNSTABLE_RETRIES =>
-                {
+                Outcome::Loaded { files, stable, .. } if !stable && unstable < UNSTABLE_RETRIES => {
                     unstable += 1;
                     // A new file set needs no pause; content moving under us is a swap in
                     // progress, which gets a moment to finish.
-                    if config.files == self.known_files {
+                    if files == self.known_files {
                         sleep(RETRY_DELAY).await;
                     }
-                    self.known_files = config.files;
+                    self.known_files = files;
                 }
-                Outcome::Loaded { config, digest, .. } => {
+                Outcome::Loaded {
+                    config,
+                    files,
+                    digest,
+                    ..
+                } => {
                     // A writer that truncates and then writes leaves a short window in which
                     // the file is empty, and an empty web.yml is valid (no TLS, no users).
                     // So new content must hold still for a moment before it is applied.
                     if self.good != Some(digest)
                         && unstable < UNSTABLE_RETRIES
-                        && !self.settled(&config.files, digest).await
+                        && !self.settled(&files, digest).await
                     {
                         unstable += 1;
-                        self.known_files = config.files;
+                        self.known_files = files;
                         continue;
                     }
-                    self.accept(*config, digest, mode).await;
+                    self.accept(*config, files, digest, mode).await;
                     return;
                 }
                 Outcome::Failed { .. } if failures < FAILURE_RETRIES => {
                     failures += 1;
-                    tracing::debug!(attempt = failures, "web config load failed; retrying");
+                    tracing::debug!(attempt = failures, "config load failed; retrying");
                     sleep(RETRY_DELAY).await;
                 }
                 Outcome::Failed { error, key, files } => {
@@ -400,17 +442,17 @@ impl Reloader {
         )
     }
 
-    async fn accept(&mut self, config: ValidatedConfig, digest: Digest, mode: Mode) {
+    async fn accept(&mut self, config: S::Config, files: Vec<PathBuf>, digest: Digest, mode: Mode) {
         let changed = match mode {
-            // At startup the baseline is what the caller loaded, not bytes on disk.
-            Mode::Startup(initial) => config_digest(&config) != initial,
+            // At startup the baseline is the fingerprint of the caller's generation.
+            Mode::Startup(initial) => initial != Some(digest),
             Mode::Forced | Mode::IfChanged => self.good != Some(digest),
         };
         let forced = mode == Mode::Forced;
         let recovered = self.failed.take().is_some();
         self.good = Some(digest);
-        if self.known_files != config.files {
-            self.known_files = config.files.clone();
+        if self.known_files != files {
+            self.known_files = files;
         }
         // Symlink targets move with every Kubernetes swap, so the watch set is re-derived
         // after every good load, changed or not.
@@ -419,16 +461,16 @@ impl Reloader {
         if changed || recovered || forced {
             // The consumer logs the outcome it applies; this is the watcher's own trace.
             tracing::debug!(
-                path = %self.path.display(),
+                file = %self.source.name(),
                 files = self.known_files.len(),
                 changed,
-                "web config reloaded"
+                "config reloaded"
             );
             let _ = self.events.send(WatchEvent::Loaded(Arc::new(config))).await;
         }
     }
 
-    async fn reject(&mut self, error: ConfigError, key: Digest, files: Vec<PathBuf>, forced: bool) {
+    async fn reject(&mut self, error: S::Error, key: Digest, files: Vec<PathBuf>, forced: bool) {
         // Watch what the broken config points at as well (say, a certificate in a directory
         // that is new to it), so the fix is seen without waiting for a poll.
         let mut watch = self.known_files.clone();
@@ -439,7 +481,7 @@ impl Reloader {
         }
         self.failed = Some(key);
         // The error text goes to the consumer, which logs it once; only the fact is traced.
-        tracing::debug!(path = %self.path.display(), "web config reload failed");
+        tracing::debug!(file = %self.source.name(), "config reload failed");
         let _ = self.events.send(WatchEvent::Failed { error }).await;
     }
 
@@ -488,7 +530,7 @@ impl Reloader {
                 count
             }
             Err(err) => {
-                tracing::error!(error = %err, "updating config watches failed");
+                tracing::error!(err = %err, "updating config watches failed");
                 0
             }
         }

@@ -5,6 +5,8 @@
 //! `allow` decision) are looked up in their family once and then kept in a [`ChildCache`]; the
 //! rest go through the family's lookup (a read lock and a hash of the labels).
 
+mod auth;
+
 use std::hash::Hash;
 use std::sync::atomic::AtomicU64;
 use std::sync::{Arc, OnceLock};
@@ -34,7 +36,7 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Time from sending the request upstream to its response headers.
     pub upstream_latency: Family<RouteLabel, Histogram>,
-    /// Upstream failures by kind (`connect`, `timeout`, `protocol`) — answered 502/504.
+    /// Upstream failures by kind (`unreachable`: answered 502, `timeout`: answered 504).
     pub upstream_errors: Family<StaticLabel, Counter>,
     /// Upstream requests sent again after a pooled connection turned out closed.
     pub upstream_retries: Counter,
@@ -88,7 +90,7 @@ impl<M: Clone> ChildCache<M> {
 
 impl Metrics {
     /// Creates the metrics and registers them under the `scrapegate` prefix.
-    pub fn new(registry: &mut Registry) -> Self {
+    fn new(registry: &mut Registry) -> Self {
         let m = Self {
             requests: Family::default(),
             auth_decisions: Family::default(),
@@ -213,16 +215,18 @@ impl Metrics {
 pub struct Telemetry {
     registry: Registry,
     /// The typed metrics.
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
 }
 
 impl Telemetry {
-    /// A fresh registry with every gateway metric registered; `extra` registers more
-    /// (collectors from other crates) before the registry is frozen.
-    pub fn new(extra: impl FnOnce(&mut Registry)) -> Self {
+    /// A fresh registry with every gateway metric registered, the authenticator's counters
+    /// included.
+    pub(crate) fn new(auth: &Arc<scrapegate_auth::Authenticator>) -> Self {
         let mut registry = Registry::with_prefix("scrapegate");
-        let metrics = Metrics::new(&mut registry);
-        extra(&mut registry);
+        let metrics = Arc::new(Metrics::new(&mut registry));
+        registry.register_collector(Box::new(auth::AuthCollector {
+            inner: Arc::clone(auth),
+        }));
         Self { registry, metrics }
     }
 
@@ -233,6 +237,18 @@ impl Telemetry {
         let _ = encode(&mut out, &self.registry);
         out
     }
+}
+
+/// The `route` label values of requests no route answered.
+pub(crate) mod labels {
+    use std::sync::{Arc, LazyLock};
+
+    /// Requests no route matched (404), or refused before routing.
+    pub(crate) static UNROUTED: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("none"));
+    /// The telemetry listener.
+    pub(crate) static TELEMETRY: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("telemetry"));
+    /// The health listener.
+    pub(crate) static HEALTH: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("health"));
 }
 
 /// The content type of [`Telemetry::render`]'s output.

@@ -1,0 +1,31 @@
+//! The apps behind the listeners, one per listener kind: [`proxy::ProxyApp`] (the gate, then
+//! route and forward), [`telemetry::TelemetryApp`] (the gate, then the gateway's own
+//! `/metrics`, `/-/healthy`, `/-/ready`) and [`health::HealthApp`] (probe answers only,
+//! outside the gate). The front end serves any of them the same way.
+
+pub(crate) mod health;
+pub(crate) mod proxy;
+pub(crate) mod telemetry;
+
+use bytes::Bytes;
+use http::{Request, Response};
+use http_body::Body;
+
+use crate::body::{BoxError, GateBody};
+use crate::upstream::Origin;
+
+/// What a listener does with each request.
+pub(crate) trait App: Send + Sync + 'static {
+    /// Whether this listener's connections speak TLS when web.yml enables it.
+    const TLS: bool = true;
+
+    /// Answers one request from `origin` and counts it in `scrapegate_requests_total`.
+    fn call<B>(
+        &self,
+        req: Request<B>,
+        origin: &Origin,
+    ) -> impl Future<Output = Response<GateBody>> + Send
+    where
+        B: Body<Data = Bytes> + Send + Sync + 'static,
+        B::Error: Into<BoxError>;
+}

@@ -1,0 +1,69 @@
+//! The front end's view of TLS: the acceptor, its handshake outcome as a metrics label, and
+//! the two halves of a TLS reload.
+
+use std::time::Duration;
+
+use scrapegate_tls::{PreparedTls, SwapReport, TlsAcceptor, TlsError, TlsPlan};
+use tokio::net::TcpStream;
+use tokio_rustls::server::TlsStream;
+
+/// What a finished handshake tells the connection task.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Handshake {
+    pub(crate) alpn_h2: bool,
+    pub(crate) resumed: bool,
+}
+
+/// The TLS front end of the gateway.
+#[derive(Debug)]
+pub(crate) struct TlsFront {
+    acceptor: TlsAcceptor,
+}
+
+/// The stream a handshake yields.
+pub(crate) type TlsIo = TlsStream<TcpStream>;
+
+impl TlsFront {
+    /// Builds the acceptor from a plan.
+    pub(crate) fn new(plan: &TlsPlan) -> Result<Self, TlsError> {
+        Ok(Self {
+            acceptor: TlsAcceptor::new(plan)?,
+        })
+    }
+
+    /// Builds the next TLS state without installing it.
+    pub(crate) fn prepare(&self, plan: &TlsPlan) -> Result<PreparedTls, TlsError> {
+        self.acceptor.prepare(plan)
+    }
+
+    /// Installs a prepared TLS state for new handshakes.
+    pub(crate) fn commit(&self, prepared: PreparedTls) -> SwapReport {
+        self.acceptor.commit(prepared)
+    }
+
+    /// `notAfter` of the served certificate (Unix seconds).
+    pub(crate) fn cert_not_after(&self) -> i64 {
+        self.acceptor.current().cert_not_after_unix
+    }
+
+    /// Runs the handshake within `timeout`; the error is a metrics label.
+    pub(crate) async fn accept(
+        &self,
+        tcp: TcpStream,
+        timeout: Duration,
+    ) -> Result<(TlsIo, Handshake), &'static str> {
+        match self.acceptor.accept(tcp, timeout).await {
+            Ok((io, info)) => Ok((
+                io,
+                Handshake {
+                    alpn_h2: info.alpn_h2,
+                    resumed: info.resumed,
+                },
+            )),
+            Err(e) => {
+                tracing::debug!(err = %e, "TLS handshake failed");
+                Err(e.reason())
+            }
+        }
+    }
+}

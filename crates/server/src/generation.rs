@@ -1,0 +1,172 @@
+//! Config generations and reload as prepare → commit.
+//!
+//! A generation is everything one web.yml decides: the TLS state, the user table, and the
+//! request-path state of the gate ([`Generation`]: headers and rate limit). [`prepare`] builds
+//! all of it beside the generation in force, running every check start-up runs (the TLS plan
+//! with Go's HTTP/2 cipher rule included), and touches nothing; only when every part is ready
+//! does [`commit`] put them in force, in steps that cannot fail. A reload that fails at any
+//! point therefore leaves TLS, users, headers and rate limit all on the last good generation.
+
+use std::sync::Arc;
+
+use http::{HeaderName, HeaderValue};
+use scrapegate_auth::PreparedUsers;
+use scrapegate_config::ValidatedConfig;
+use scrapegate_tls::{PreparedTls, TlsError};
+
+use crate::front::tls::TlsFront;
+use crate::gate::GateState;
+use crate::ratelimit::RateLimiter;
+
+/// The gate's request-path state of one config generation, loaded once per request.
+#[derive(Debug)]
+pub(crate) struct Generation {
+    /// The configured response headers, ready to insert.
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
+    /// The `rate_limit` bucket (rebuilt, full, on every applied reload: unlike Go, a changed
+    /// `rate_limit` applies without a restart).
+    pub(crate) limiter: RateLimiter,
+    /// 1 for the config loaded at start-up, +1 per applied reload.
+    pub(crate) number: u64,
+}
+
+impl Generation {
+    /// The state for running without any web.yml: no headers, no limit.
+    pub(crate) fn unconfigured() -> Self {
+        Self {
+            headers: Vec::new(),
+            limiter: RateLimiter::new(Default::default()),
+            number: 1,
+        }
+    }
+
+    /// The state `cfg` asks for, as generation `number`.
+    pub(crate) fn of(cfg: &ValidatedConfig, number: u64) -> Self {
+        Self {
+            headers: cfg.headers.clone(),
+            limiter: RateLimiter::new(cfg.rate_limit),
+            number,
+        }
+    }
+}
+
+/// Why a reload was refused; the last good generation keeps serving.
+#[derive(Debug)]
+pub enum ReloadError {
+    /// The edit would switch TLS on or off, which only a restart can do (as in Go).
+    TlsToggle {
+        /// True when the new file enables TLS on a gateway serving plain HTTP.
+        enable: bool,
+    },
+    /// The TLS settings cannot be served: the same check that refuses them at start-up.
+    Tls(TlsError),
+}
+
+impl std::fmt::Display for ReloadError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::TlsToggle { enable: true } => f.write_str(
+                "the new config enables TLS on a gateway serving plain HTTP; TLS can only be switched on by a restart",
+            ),
+            Self::TlsToggle { enable: false } => f.write_str(
+                "the new config disables TLS on a gateway serving TLS; TLS can only be switched off by a restart",
+            ),
+            Self::Tls(e) => write!(f, "tls_server_config: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReloadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Tls(e) => Some(e),
+            Self::TlsToggle { .. } => None,
+        }
+    }
+}
+
+/// What a committed reload changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReloadReport {
+    /// The generation now serving.
+    pub generation: u64,
+    /// The TLS swap, when TLS is on.
+    pub tls: Option<scrapegate_tls::SwapReport>,
+    /// Warnings of the new TLS plan (settings clamped for rustls, clients that will fail).
+    pub warnings: Vec<String>,
+    /// The new file changes `http2`, which only a restart applies (ALPN is fixed at start-up).
+    pub http2_needs_restart: Option<bool>,
+}
+
+/// A complete next generation, not yet in force.
+pub(crate) struct Prepared {
+    generation: Generation,
+    tls: Option<PreparedTls>,
+    users: PreparedUsers,
+    warnings: Vec<String>,
+    http2_needs_restart: Option<bool>,
+}
+
+/// Builds the next generation from `cfg` beside the one serving. Nothing request-visible
+/// changes, whatever the outcome.
+pub(crate) fn prepare(
+    cfg: &ValidatedConfig,
+    number: u64,
+    tls: Option<&TlsFront>,
+    http2: bool,
+    gate: &GateState,
+) -> Result<Prepared, ReloadError> {
+    let (tls, warnings) = match (tls, &cfg.tls) {
+        (None, Some(_)) => return Err(ReloadError::TlsToggle { enable: true }),
+        (Some(_), None) => return Err(ReloadError::TlsToggle { enable: false }),
+        (None, None) => (None, Vec::new()),
+        (Some(front), Some(settings)) => {
+            // Planned with the HTTP/2 setting the listeners were started with: the file's
+            // `http2` only applies at a restart, but a restart must be able to serve it too,
+            // so the new file is also planned as written.
+            let serving = scrapegate_tls::plan(settings, http2).map_err(ReloadError::Tls)?;
+            if cfg.http2 != http2 {
+                scrapegate_tls::plan(settings, cfg.http2).map_err(ReloadError::Tls)?;
+            }
+            let prepared = front.prepare(&serving).map_err(ReloadError::Tls)?;
+            (Some(prepared), serving.warnings)
+        }
+    };
+    let http2_needs_restart = (tls.is_some() && cfg.http2 != http2).then_some(cfg.http2);
+    Ok(Prepared {
+        generation: Generation::of(cfg, number),
+        tls,
+        users: gate.auth.prepare_users(&cfg.users),
+        warnings,
+        http2_needs_restart,
+    })
+}
+
+/// Puts a prepared generation in force: TLS for new handshakes, then users, then the gate's
+/// request-path state. Each step is a pointer swap that cannot fail.
+pub(crate) fn commit(
+    prepared: Prepared,
+    tls: Option<&TlsFront>,
+    gate: &GateState,
+) -> ReloadReport {
+    let Prepared {
+        generation,
+        tls: prepared_tls,
+        users,
+        warnings,
+        http2_needs_restart,
+    } = prepared;
+    let tls_report = match (tls, prepared_tls) {
+        (Some(front), Some(next)) => Some(front.commit(next)),
+        _ => None,
+    };
+    gate.auth.install_users(users);
+    let number = generation.number;
+    gate.generation.store(Arc::new(generation));
+    ReloadReport {
+        generation: number,
+        tls: tls_report,
+        warnings,
+        http2_needs_restart,
+    }
+}
