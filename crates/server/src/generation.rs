@@ -125,10 +125,10 @@ pub(crate) fn prepare(
             // `http2` only applies at a restart, but a restart must be able to serve it too,
             // so the new file is also planned as written.
             let serving = scrapegate_tls::plan(settings, http2).map_err(ReloadError::Tls)?;
+            let prepared = front.prepare(&serving).map_err(ReloadError::Tls)?;
             if cfg.http2 != http2 {
                 scrapegate_tls::plan(settings, cfg.http2).map_err(ReloadError::Tls)?;
             }
-            let prepared = front.prepare(&serving).map_err(ReloadError::Tls)?;
             (Some(prepared), serving.warnings)
         }
     };

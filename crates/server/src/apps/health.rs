@@ -221,13 +221,10 @@ mod tests {
             );
         }
         for method in [Method::POST, Method::PUT, Method::DELETE, Method::OPTIONS] {
+            let origin = Origin::new(peer().ip(), false);
             let resp = gw
-                .handle(
-                    request(method.clone(), HEALTHY_PATH),
-                    peer(),
-                    false,
-                    Listener::Health,
-                )
+                .health_app()
+                .call(request(method.clone(), HEALTHY_PATH), &origin)
                 .await;
             assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
             assert_eq!(resp.headers()[ALLOW], "GET, HEAD");

@@ -1,16 +1,15 @@
 //! The Gate pipeline end to end: users (spec §7.3 `TestUsers`), headers (`TestHTTPHeaders`),
 //! the rate limiter (§7.2), credential hygiene and upstream failures.
 
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::*;
+use crate::support::*;
 use http::StatusCode;
 use scrapegate_config::RateLimit;
 
 fn users_config(tls: bool, p: &Pki) -> scrapegate_config::ValidatedConfig {
-    let mut cfg = config(tls.then(|| tls_settings(p)));
+    let mut cfg = config(tls.then(|| p.settings()));
     cfg.users = toolkit_users();
     cfg
 }
@@ -26,23 +25,23 @@ async fn test_users_all_seven_cases() {
     let cases: [Case; 7] = [
         (&plain, Client::plain(), None, false),
         (&plain, Client::plain(), Some(("dave", "dave123")), true),
-        (&tls, Client::tls(&p, false), None, false),
+        (&tls, p.client(false), None, false),
         (
             &tls,
-            Client::tls(&p, false),
+            p.client(false),
             Some(("dave", "dave123")),
             true,
         ),
         (
             &tls,
-            Client::tls(&p, false),
+            p.client(false),
             Some(("carol", "carol123")),
             true,
         ),
-        (&tls, Client::tls(&p, false), Some(("dave", "bad")), false),
+        (&tls, p.client(false), Some(("dave", "bad")), false),
         (
             &tls,
-            Client::tls(&p, false),
+            p.client(false),
             Some(("nonexistent", "nonexistent")),
             false,
         ),
@@ -65,7 +64,7 @@ async fn test_users_all_seven_cases() {
     }
 }
 
-fn toolkit_headers() -> Vec<(String, String)> {
+fn toolkit_headers() -> Vec<(http::HeaderName, http::HeaderValue)> {
     [
         ("X-Frame-Options", "deny"),
         (
@@ -80,7 +79,7 @@ fn toolkit_headers() -> Vec<(String, String)> {
         ),
     ]
     .into_iter()
-    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
     .collect()
 }
 
@@ -162,7 +161,7 @@ async fn rate_limiter_one_second_burst_zero_rejects_the_first_request() {
     let r = Client::plain().get(gw.addr, "/", &[]).await;
     assert_eq!(r.status, StatusCode::TOO_MANY_REQUESTS);
     assert_eq!(r.body, "Too Many Requests\n");
-    assert!(up.seen.lock().unwrap().is_empty());
+    assert!(up.seen().is_empty());
 }
 
 /// Unauthenticated requests use tokens too (counted before auth).
@@ -211,7 +210,7 @@ async fn authorization_never_reaches_the_upstream() {
         )
         .await;
     assert_eq!(r.status, StatusCode::OK);
-    let seen = up.seen.lock().unwrap();
+    let seen = up.seen();
     assert_eq!(seen.len(), 1);
     let h = &seen[0].headers;
     assert_eq!(seen[0].path, "/metrics?x=1");
@@ -268,7 +267,7 @@ async fn unrouted_path_gets_404() {
     let (gw, _) = scrapegate_server::Gateway::new(None, routes, Default::default()).unwrap();
     let l = scrapegate_server::listener::bind("127.0.0.1:0").unwrap();
     let addr = l.local_addr().unwrap();
-    gw.serve(l, scrapegate_server::Handler::Proxy);
+    gw.serve_proxy(l);
     let r = Client::plain().get(addr, "/other", &[]).await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.body, "404 page not found\n");
@@ -379,10 +378,7 @@ async fn saturated_bcrypt_pool_gives_503_with_retry_after() {
     let slow = bcrypt::hash_with_result("right", 12)
         .unwrap()
         .format_for_version(bcrypt::Version::TwoY);
-    cfg.users = vec![scrapegate_config::User {
-        name: "u".into(),
-        hash: slow,
-    }];
+    cfg.users = users(&[("u", &slow)]);
     let opts = scrapegate_server::ServerOptions {
         auth: scrapegate_auth::AuthSettings {
             pool_threads: 1,

@@ -1,11 +1,10 @@
 //! The front end: HTTP/2 or HTTP/1.1 by ALPN, pipelining, header limits, timers, the
 //! connection limit and graceful drain.
 
-mod common;
 
 use std::time::Duration;
 
-use common::*;
+use crate::support::*;
 use http::{StatusCode, Version};
 use scrapegate_server::ServerOptions;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -15,16 +14,16 @@ use tokio::net::TcpStream;
 async fn h2_when_alpn_offers_it_h1_otherwise() {
     let up = upstream().await;
     let p = pki();
-    let gw = gateway(Some(config(Some(tls_settings(&p)))), &up.url()).await;
-    let r = Client::tls(&p, true).get(gw.addr, "/metrics", &[]).await;
+    let gw = gateway(Some(config(Some(p.settings()))), &up.url()).await;
+    let r = p.client(true).get(gw.addr, "/metrics", &[]).await;
     assert_eq!(r.version, Version::HTTP_2);
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.body, "Hello World!");
-    let r = Client::tls(&p, false).get(gw.addr, "/metrics", &[]).await;
+    let r = p.client(false).get(gw.addr, "/metrics", &[]).await;
     assert_eq!(r.version, Version::HTTP_11);
     assert_eq!(r.status, StatusCode::OK);
     // The h2 request went upstream as HTTP/1.1 with the client's authority as X-Forwarded-Host.
-    let seen = up.seen.lock().unwrap();
+    let seen = up.seen();
     assert_eq!(seen[0].headers["x-forwarded-proto"], "https");
     assert_eq!(
         seen[0].headers["x-forwarded-host"],
@@ -39,8 +38,8 @@ async fn h2_when_alpn_offers_it_h1_otherwise() {
 async fn concurrent_h2_streams_small_and_large_arrive_intact() {
     let up = upstream().await;
     let p = pki();
-    let gw = gateway(Some(config(Some(tls_settings(&p)))), &up.url()).await;
-    let sender = h2_connection(&p, gw.addr).await;
+    let gw = gateway(Some(config(Some(p.settings()))), &up.url()).await;
+    let sender = h2_connection(&p.ca.cert_der, gw.addr).await;
     let mut streams = tokio::task::JoinSet::new();
     for i in 0..48 {
         let mut sender = sender.clone();
@@ -81,11 +80,11 @@ async fn concurrent_h2_streams_small_and_large_arrive_intact() {
 async fn http2_false_keeps_clients_on_http1() {
     let up = upstream().await;
     let p = pki();
-    let mut cfg = config(Some(tls_settings(&p)));
+    let mut cfg = config(Some(p.settings()));
     cfg.http2 = false;
     let gw = gateway(Some(cfg), &up.url()).await;
     assert!(!gw.gateway.http2_enabled());
-    let r = Client::tls(&p, true).get(gw.addr, "/", &[]).await;
+    let r = p.client(true).get(gw.addr, "/", &[]).await;
     assert_eq!(r.version, Version::HTTP_11);
     assert_eq!(r.status, StatusCode::OK);
 }
@@ -155,7 +154,7 @@ async fn oversized_request_head_gets_431() {
     drop(writer.await);
     let text = String::from_utf8_lossy(&out);
     assert!(text.starts_with("HTTP/1.1 431"), "{text}");
-    assert!(up.seen.lock().unwrap().is_empty());
+    assert!(up.seen().is_empty());
 }
 
 fn quick_timers() -> ServerOptions {
@@ -176,7 +175,7 @@ async fn slow_request_headers_are_cut() {
     let mut out = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut out)).await;
     assert!(closed.is_ok(), "connection not closed");
-    assert!(up.seen.lock().unwrap().is_empty());
+    assert!(up.seen().is_empty());
 }
 
 /// A kept-alive connection stays usable across a pause longer than the header timeout (the
@@ -200,7 +199,7 @@ async fn idle_keepalive_outlives_the_header_timeout_then_closes() {
     let mut rest = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(5), tcp.read_to_end(&mut rest)).await;
     assert!(closed.is_ok(), "idle connection not closed");
-    assert_eq!(up.seen.lock().unwrap().len(), 2);
+    assert_eq!(up.seen().len(), 2);
 }
 
 #[tokio::test]
@@ -235,7 +234,7 @@ async fn shutdown_drains_in_flight_requests() {
     let slow = tokio::spawn(async move { Client::plain().get(addr, "/slow", &[]).await });
     // Wait (bounded) until the slow request has reached the upstream.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-    while up.seen.lock().unwrap().is_empty() {
+    while up.seen().is_empty() {
         assert!(tokio::time::Instant::now() < deadline);
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -252,7 +251,7 @@ async fn shutdown_drains_in_flight_requests() {
 async fn plain_http_on_the_tls_port_gets_400() {
     let up = upstream().await;
     let p = pki();
-    let gw = gateway(Some(config(Some(tls_settings(&p)))), &up.url()).await;
+    let gw = gateway(Some(config(Some(p.settings()))), &up.url()).await;
     let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
     tcp.write_all(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
         .await
@@ -272,16 +271,14 @@ async fn idle_http2_connection_is_closed() {
     let up = upstream().await;
     let p = pki();
     let gw = gateway_with(
-        Some(config(Some(tls_settings(&p)))),
+        Some(config(Some(p.settings()))),
         &up.url(),
         quick_timers(),
     )
     .await;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(p.ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
+    roots.add(p.ca.cert_der.clone()).unwrap();
     let mut cfg = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -337,7 +334,7 @@ async fn parked_http1_connections_serve_the_next_request() {
         ..ServerOptions::default()
     });
     for tls in [false, true] {
-        let cfg = config(tls.then(|| tls_settings(&p)));
+        let cfg = config(tls.then(|| p.settings()));
         let gw = gateway_with(Some(cfg), &up.url(), timers.clone()).await;
         let tcp = TcpStream::connect(gw.addr).await.unwrap();
         let mut io: Box<dyn Stream> = if tls {
@@ -371,7 +368,7 @@ async fn parked_http1_connections_serve_the_next_request() {
         assert!(closed.expect("idle parked connection not closed").is_ok());
         assert!(rest.is_empty());
     }
-    assert_eq!(up.seen.lock().unwrap().len(), 6);
+    assert_eq!(up.seen().len(), 6);
 }
 
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
@@ -380,9 +377,7 @@ impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> Stream for 
 async fn tls_client(p: &Pki, tcp: TcpStream) -> tokio_rustls::client::TlsStream<TcpStream> {
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
-    for cert in rustls_pki_types::pem::PemObject::pem_slice_iter(p.ca_pem.as_bytes()) {
-        roots.add(cert.unwrap()).unwrap();
-    }
+    roots.add(p.ca.cert_der.clone()).unwrap();
     let cfg = rustls::ClientConfig::builder()
         .with_root_certificates(roots)
         .with_no_client_auth();
@@ -413,7 +408,7 @@ async fn pipelined_partial_request_survives_parking() {
     tcp.write_all(b"st: a\r\n\r\n").await.unwrap();
     let second = read_responses(&mut tcp, 1).await;
     assert!(second.contains("x-upstream-path: /two"), "{second}");
-    assert_eq!(up.seen.lock().unwrap().len(), 2);
+    assert_eq!(up.seen().len(), 2);
 }
 
 /// On a parked connection, a request head that starts and stalls is still cut at the header
@@ -446,5 +441,5 @@ async fn parked_connections_keep_the_header_timeout_and_drain_at_once() {
     let mut out = Vec::new();
     let closed = tokio::time::timeout(Duration::from_secs(2), idle.read_to_end(&mut out)).await;
     assert!(closed.is_ok(), "parked connection not closed by shutdown");
-    assert_eq!(up.seen.lock().unwrap().len(), 2);
+    assert_eq!(up.seen().len(), 2);
 }
