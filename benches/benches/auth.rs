@@ -50,7 +50,10 @@ fn settings() -> AuthSettings {
 
 fn authenticator(cost: u32) -> Arc<Authenticator> {
     let hash = scrapegate_auth::hash_password(b"secret", cost).expect("hash");
-    Arc::new(Authenticator::new([("scraper", hash.as_str())], settings()).expect("valid hash"))
+    Arc::new(Authenticator::new(
+        &scrapegate_testkit::users(&[("scraper", &hash)]),
+        settings(),
+    ))
 }
 
 fn runtime() -> tokio::runtime::Runtime {

@@ -8,7 +8,7 @@
 use std::path::PathBuf;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rcgen::{CertificateParams, KeyPair, PKCS_ECDSA_P256_SHA256};
+use scrapegate_testkit::pki::{KeyAlg, LeafSpec, self_signed};
 
 const WEB_YML: &str = "\
 tls_server_config:
@@ -50,13 +50,7 @@ impl Drop for Dir {
 fn setup() -> Dir {
     let dir = std::env::temp_dir().join(format!("scrapegate-bench-config-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("bench dir");
-    let key = KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256).expect("key");
-    let cert = CertificateParams::new(vec!["localhost".to_string()])
-        .expect("params")
-        .self_signed(&key)
-        .expect("cert");
-    std::fs::write(dir.join("server.crt"), cert.pem()).expect("write cert");
-    std::fs::write(dir.join("server.key"), key.serialize_pem()).expect("write key");
+    self_signed(&LeafSpec::server(KeyAlg::EcdsaP256)).write(&dir, "server");
     std::fs::write(dir.join("web.yml"), WEB_YML).expect("write web.yml");
     Dir(dir)
 }
@@ -72,13 +66,13 @@ fn config_parse(c: &mut Criterion) {
     });
     group.bench_function("parse_only", |b| {
         b.iter(|| {
-            scrapegate_config::validate::parse_raw(std::hint::black_box(WEB_YML.as_bytes()))
+            scrapegate_config::decode_web_yml(std::hint::black_box(WEB_YML.as_bytes()))
                 .expect("valid")
         })
     });
     group.bench_function("yaml_tree_only", |b| {
         b.iter(|| {
-            scrapegate_config::yaml::tree::parse_first_document(std::hint::black_box(WEB_YML))
+            scrapegate_config::parse_first_document(std::hint::black_box(WEB_YML))
                 .expect("valid")
         })
     });

@@ -10,9 +10,11 @@ use std::hint::black_box;
 use std::net::SocketAddr;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use scrapegate_config::{RateLimit, User, ValidatedConfig};
+use http_body_util::{BodyExt, Empty};
+use scrapegate_config::{RateLimit, ValidatedConfig};
 use scrapegate_server::http::{Request, StatusCode};
-use scrapegate_server::{Gateway, Handler, Routes, ServerOptions, body};
+use scrapegate_server::{Gateway, Routes, ServerOptions};
+use scrapegate_testkit::{TestUpstream, hash, users};
 
 /// `Basic base64("bench:bench")`.
 const GOOD: &str = "Basic YmVuY2g6YmVuY2g=";
@@ -24,43 +26,43 @@ fn config(rate_limit: RateLimit) -> ValidatedConfig {
         path: "web.yml".into(),
         tls: None,
         http2: true,
-        headers: vec![
-            ("X-Frame-Options".into(), "deny".into()),
-            ("X-Content-Type-Options".into(), "nosniff".into()),
+        headers: [
+            ("x-frame-options", "deny"),
+            ("x-content-type-options", "nosniff"),
             (
-                "Strict-Transport-Security".into(),
-                "max-age=31536000; includeSubDomains".into(),
+                "strict-transport-security",
+                "max-age=31536000; includeSubDomains",
             ),
-        ],
-        users: vec![User {
-            name: "bench".into(),
-            hash: scrapegate_auth::hash_password(b"bench", 4).expect("hash"),
-        }],
+        ]
+        .into_iter()
+        .map(|(name, value)| (name.parse().unwrap(), value.parse().unwrap()))
+        .collect(),
+        users: users(&[("bench", &hash("bench"))]),
         rate_limit,
         files: Vec::new(),
     }
 }
 
-async fn gateway(rate_limit: RateLimit) -> Gateway {
-    let sample = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let upstream = format!("http://{}", sample.local_addr().unwrap());
-    scrapegate_server::sample::spawn(sample);
-    let routes = Routes::new(Some(&upstream), &[]).unwrap();
+/// The gateway in front of a real upstream on loopback (kept alive with the gateway).
+async fn gateway(rate_limit: RateLimit) -> (Gateway, TestUpstream) {
+    let upstream = TestUpstream::start().await;
+    let routes = Routes::new(Some(&upstream.url()), &[]).unwrap();
     let cfg = config(rate_limit);
-    Gateway::new(Some(&cfg), routes, ServerOptions::default())
+    let gateway = Gateway::new(Some(&cfg), routes, ServerOptions::default())
         .unwrap()
-        .0
+        .0;
+    (gateway, upstream)
 }
 
 async fn once(gw: &Gateway, authorization: &'static str) -> StatusCode {
     let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     let req = Request::get("/metrics")
         .header("authorization", authorization)
-        .body(body::full(&b""[..]))
+        .body(Empty::<bytes::Bytes>::new())
         .unwrap();
-    let resp = gw.handle(req, peer, true, Handler::Proxy).await;
+    let resp = gw.handle(req, peer, true).await;
     let status = resp.status();
-    black_box(body::collect(resp.into_body()).await.unwrap());
+    black_box(resp.into_body().collect().await.unwrap().to_bytes());
     status
 }
 
@@ -75,7 +77,7 @@ fn pipeline(c: &mut Criterion) {
         interval_nanos: 1,
         burst: i64::MAX,
     };
-    let gw = rt.block_on(gateway(roomy));
+    let (gw, _upstream) = rt.block_on(gateway(roomy));
     // Warm the caches and the upstream pool.
     assert_eq!(rt.block_on(once(&gw, GOOD)), StatusCode::OK);
     assert_eq!(rt.block_on(once(&gw, BAD)), StatusCode::UNAUTHORIZED);
@@ -87,7 +89,7 @@ fn pipeline(c: &mut Criterion) {
     g.bench_function("denied_failure_cache_hit_401", |b| {
         b.to_async(&rt).iter(|| once(&gw, BAD))
     });
-    let closed = rt.block_on(gateway(RateLimit {
+    let (closed, _closed_upstream) = rt.block_on(gateway(RateLimit {
         interval_nanos: 1_000_000_000,
         burst: 0,
     }));

@@ -6,51 +6,30 @@
 //! RSA keys, and no private key is kept in the repository); without openssl that bench is
 //! skipped loudly.
 
-use std::process::Command;
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
 use rustls::client::Resumption;
 use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::{
     ClientConfig, ClientConnection, HandshakeKind, RootCertStore, ServerConfig, ServerConnection,
 };
-use scrapegate_config::{ClientAuth, TlsSettings, TlsVersion};
+use scrapegate_model::TlsSettings;
+use scrapegate_testkit::pki::KeyAlg;
+use scrapegate_testkit::{Ca, tls_settings};
 use scrapegate_tls::TlsAcceptor;
 
-/// A CA and a server leaf for localhost signed by it, as PEM, plus the CA certificate.
-fn pki(server_key: KeyPair) -> (CertificateDer<'static>, TlsSettings) {
-    let ca_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
-    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
-    let issuer = Issuer::new(ca_params, ca_key);
-    let leaf = CertificateParams::new(vec!["localhost".to_string()])
-        .unwrap()
-        .signed_by(&server_key, &issuer)
-        .unwrap();
-    let settings = TlsSettings {
-        cert_chain_pem: leaf.pem().into_bytes(),
-        key_pem: server_key.serialize_pem().into_bytes().into(),
-        client_ca_pem: None,
-        client_auth: ClientAuth::NoClientCert,
-        client_allowed_sans: None,
-        min_version: TlsVersion::Default,
-        max_version: TlsVersion::Default,
-        cipher_suites: Vec::new(),
-        curve_preferences: Vec::new(),
-        prefer_server_cipher_suites: false,
-        cert_file: None,
-        key_file: None,
-        client_ca_file: None,
-    };
-    (ca_cert.der().clone(), settings)
+/// A CA and a server leaf for localhost of `key` signed by it: the CA certificate and the
+/// settings serving the leaf.
+fn pki(key: KeyAlg) -> (CertificateDer<'static>, TlsSettings) {
+    let ca = Ca::new("bench CA");
+    let leaf = ca.server(key);
+    (ca.cert_der.clone(), tls_settings(&leaf))
 }
 
 fn server_config(settings: &TlsSettings) -> Arc<ServerConfig> {
-    let (acceptor, _) = TlsAcceptor::new(settings, true).unwrap();
-    acceptor.current().config.clone()
+    let plan = scrapegate_tls::plan(settings, true).unwrap();
+    TlsAcceptor::new(&plan).unwrap().current().config.clone()
 }
 
 fn client_config(ca: &CertificateDer<'static>, resume: bool) -> Arc<ClientConfig> {
@@ -106,31 +85,10 @@ fn handshake(client_cfg: &Arc<ClientConfig>, server_cfg: &Arc<ServerConfig>) -> 
     client.handshake_kind().unwrap()
 }
 
-fn rsa_2048_key() -> Option<KeyPair> {
-    let out = Command::new("openssl")
-        .args([
-            "genpkey",
-            "-algorithm",
-            "RSA",
-            "-pkeyopt",
-            "rsa_keygen_bits:2048",
-        ])
-        .output()
-        .ok()
-        .filter(|o| o.status.success());
-    match out {
-        Some(o) => Some(KeyPair::from_pem(std::str::from_utf8(&o.stdout).unwrap()).unwrap()),
-        None => {
-            eprintln!("SKIPPED: openssl not installed (RSA-2048 handshake bench)");
-            None
-        }
-    }
-}
-
 fn tls_handshake(c: &mut Criterion) {
     let mut group = c.benchmark_group("tls_handshake");
 
-    let (ca, settings) = pki(KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap());
+    let (ca, settings) = pki(KeyAlg::EcdsaP256);
     let server = server_config(&settings);
     let full = client_config(&ca, false);
     group.bench_function("full_ecdsa_p256", |b| {
@@ -144,14 +102,12 @@ fn tls_handshake(c: &mut Criterion) {
         b.iter(|| assert_eq!(handshake(&resuming, &server), HandshakeKind::Resumed))
     });
 
-    if let Some(key) = rsa_2048_key() {
-        let (ca, settings) = pki(key);
-        let server = server_config(&settings);
-        let full = client_config(&ca, false);
-        group.bench_function("full_rsa_2048", |b| {
-            b.iter(|| assert_eq!(handshake(&full, &server), HandshakeKind::Full))
-        });
-    }
+    let (ca, settings) = pki(KeyAlg::Rsa2048);
+    let server = server_config(&settings);
+    let full = client_config(&ca, false);
+    group.bench_function("full_rsa_2048", |b| {
+        b.iter(|| assert_eq!(handshake(&full, &server), HandshakeKind::Full))
+    });
     group.finish();
 }
 

@@ -1,12 +1,12 @@
 //! The request path in memory: arbitrary bytes into the gateway's HTTP/1.1 front end (hyper's
 //! HTTP/1 builder as configured by the gateway, the connection clock, then the gate: rate
-//! limit, basic auth, configured headers, routing, and the proxy or telemetry handler) over a
+//! limit, basic auth, configured headers, then the proxy app's routing) over a
 //! `tokio::io::duplex` stream, through `Gateway::serve_http1_io`. The upstream route points at
 //! 127.0.0.1:1, where nothing listens, so a request that gets through is answered 502 without
 //! leaving the machine.
 //!
-//! The first input byte picks the handler (bit 0: proxy or telemetry) and the peer address
-//! (so the per-source failure limiter does not end up answering everything with 429); the
+//! The first input byte picks the peer address (so the per-source failure limiter does not
+//! end up answering everything with 429); the
 //! rest is what the client sends; it then reads until the server closes or has been quiet
 //! for 15 ms, and goes away. Checks: no panic; the connection task ends within 10 s of that;
 //! whatever comes back starts as an HTTP/1.x response; and no
@@ -18,8 +18,8 @@ use std::sync::OnceLock;
 use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
-use scrapegate_config::{RateLimit, User, ValidatedConfig};
-use scrapegate_server::{Gateway, Handler, Routes, ServerOptions};
+use scrapegate_model::{GoBcryptHash, RateLimit, User, ValidatedConfig};
+use scrapegate_server::{Gateway, Routes, ServerOptions};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::runtime::Runtime;
 
@@ -42,19 +42,20 @@ fn world() -> &'static World {
             .build()
             .unwrap();
         let hash = |pw: &str| {
-            bcrypt::hash_with_result(pw, 4)
+            let text = bcrypt::hash_with_result(pw, 4)
                 .unwrap()
-                .format_for_version(bcrypt::Version::TwoY)
+                .format_for_version(bcrypt::Version::TwoY);
+            GoBcryptHash::parse(&text).unwrap()
         };
         let cfg = ValidatedConfig {
             path: "web.yml".into(),
             tls: None,
             http2: true,
             headers: vec![
-                ("X-Frame-Options".into(), "deny".into()),
+                ("x-frame-options".parse().unwrap(), "deny".parse().unwrap()),
                 (
-                    "Strict-Transport-Security".into(),
-                    "max-age=31536000".into(),
+                    "strict-transport-security".parse().unwrap(),
+                    "max-age=31536000".parse().unwrap(),
                 ),
             ],
             users: vec![
@@ -96,16 +97,11 @@ fuzz_target!(|input: &[u8]| {
         return;
     };
     let w = world();
-    let handler = if selector & 1 == 0 {
-        Handler::Proxy
-    } else {
-        Handler::Telemetry
-    };
-    let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, selector >> 1)), 40000);
+    let peer = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(10, 0, 0, selector)), 40000);
     let out = w.rt.block_on(async {
         let (mut client, server) = tokio::io::duplex(data.len() + (1 << 16));
         let gateway = w.gateway.clone();
-        let conn = tokio::spawn(async move { gateway.serve_http1_io(server, peer, handler).await });
+        let conn = tokio::spawn(async move { gateway.serve_http1_io(server, peer).await });
         // The server may stop reading early (e.g. after a 400); write errors are fine.
         let _ = client.write_all(data).await;
         // Not `shutdown()`: the gateway does not half-close (hyper `half_close(false)`), so

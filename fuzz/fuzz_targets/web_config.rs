@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use scrapegate_auth::GoBcryptHash;
-use scrapegate_config::validate::parse_raw;
+use scrapegate_config::decode_web_yml as parse_raw;
 
 const SERVER_CRT: &[u8] = include_bytes!("../pki/server.crt");
 const SERVER_KEY: &[u8] = include_bytes!("../pki/server.key");
@@ -75,14 +74,10 @@ fuzz_target!(|data: &[u8]| {
         (Ok(_), _) => {}
     }
     if let Ok(cfg) = &loaded {
-        for user in &cfg.users {
-            assert!(
-                GoBcryptHash::parse(&user.hash).is_ok(),
-                "load let a bad hash through"
-            );
-        }
         assert_eq!(cfg.files.first().map(PathBuf::as_path), Some(path));
         let _ = scrapegate_config::warnings(cfg);
-        let _ = scrapegate_config::check_http2_cipher_requirement(cfg);
+        if let Some(tls) = &cfg.tls {
+            let _ = scrapegate_tls::plan(tls, cfg.http2);
+        }
     }
 });

@@ -16,9 +16,19 @@ const ALLOWED: &[(&str, &[&str])] = &[
     ("Content-Security-Policy", &[]),
 ];
 
+/// The value as Go's `net/http` writes it: CR and LF become spaces, then surrounding spaces
+/// and tabs are trimmed (a folded YAML scalar ends in a newline, for one).
+fn as_go_sends(value: &str) -> String {
+    value
+        .replace(['\r', '\n'], " ")
+        .trim_matches([' ', '\t'])
+        .to_owned()
+}
+
 /// Checks the headers in file order (Go walks a map, so with several bad headers the one it
-/// reports can vary; any of them is a valid Go outcome) and converts them. A value Go accepts
-/// but HTTP cannot carry (a control character) is refused here rather than at serve time.
+/// reports can vary; any of them is a valid Go outcome) and converts them to what Go sends. A
+/// value Go accepts but HTTP cannot carry even then (a control character other than CR, LF or
+/// tab) is refused here rather than at serve time.
 pub fn validate_headers(
     headers: &[(String, String)],
 ) -> Result<Vec<(HeaderName, HeaderValue)>, ConfigError> {
@@ -43,7 +53,7 @@ pub fn validate_headers(
         }
         let header_name = HeaderName::from_bytes(name.as_bytes())
             .map_err(|_| ConfigError::new(format!("HTTP header {name:?} is not a valid name")))?;
-        let header_value = HeaderValue::from_str(value).map_err(|_| {
+        let header_value = HeaderValue::from_str(&as_go_sends(value)).map_err(|_| {
             ConfigError::new(format!(
                 "the value of HTTP header {name} is not a valid header value"
             ))

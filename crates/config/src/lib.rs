@@ -56,9 +56,10 @@
 //!   yaml-rust2's limit give `yaml: recursion limit exceeded` (yaml.v2: `exceeded max depth of
 //!   10000`).
 //! * **`!!binary`** scalars are kept as their base64 text rather than decoded.
-//! * **Header values HTTP cannot carry** (a control character written as a YAML escape) are
-//!   refused at load with `the value of HTTP header X is not a valid header value`; Go accepts
-//!   the file and sends the raw bytes.
+//! * **Header values HTTP cannot carry** (a control character other than CR, LF or tab, written
+//!   as a YAML escape) are refused at load with `the value of HTTP header X is not a valid
+//!   header value`; Go accepts the file and sends the raw bytes. CR and LF (a folded scalar's
+//!   final newline) become spaces and the value is trimmed, as Go's `net/http` sends it.
 
 mod decode;
 mod go;

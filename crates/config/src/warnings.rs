@@ -7,6 +7,7 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rustls_pki_types::CertificateDer;
+use scrapegate_model::time::iso_date;
 use scrapegate_model::{ClientAuth, TlsSettings, ValidatedConfig};
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::public_key::PublicKey;
@@ -69,12 +70,12 @@ fn expiry(what: &str, cert: &X509Certificate<'_>, now: i64, out: &mut Vec<String
     if not_after < now {
         out.push(format!(
             "{what} ({subject}) expired on {}",
-            civil_date(not_after)
+            iso_date(not_after)
         ));
     } else if not_after - now < EXPIRY_WARNING_DAYS * 86_400 {
         out.push(format!(
             "{what} ({subject}) expires on {}, in {} days",
-            civil_date(not_after),
+            iso_date(not_after),
             (not_after - now) / 86_400
         ));
     }
@@ -142,31 +143,5 @@ fn human_millis(ms: u64) -> String {
         format!("{:.1} s", ms as f64 / 1000.0)
     } else {
         format!("{ms} ms")
-    }
-}
-
-/// `YYYY-MM-DD` (UTC) of a Unix time (Howard Hinnant's days-to-civil).
-fn civil_date(unix: i64) -> String {
-    let z = unix.div_euclid(86_400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::civil_date;
-
-    #[test]
-    fn dates() {
-        assert_eq!(civil_date(0), "1970-01-01");
-        assert_eq!(civil_date(951_782_400), "2000-02-29");
-        assert_eq!(civil_date(4_102_444_800), "2100-01-01");
     }
 }

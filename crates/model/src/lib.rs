@@ -11,6 +11,7 @@
 
 pub mod bcrypt;
 pub mod duration;
+pub mod time;
 pub mod tls;
 pub mod web;
 

@@ -84,7 +84,7 @@ fn warnings_for(cfg: &scrapegate_config::ValidatedConfig) -> Vec<String> {
         Some(settings) => match scrapegate_tls::plan(settings, cfg.http2) {
             Ok(plan) => plan.warnings,
             Err(e) => vec![format!(
-                "promtool accepts this file, but scrapegate will refuse to serve it: {e}"
+                "promtool accepts this file, but the server will refuse to start: {e}"
             )],
         },
     };

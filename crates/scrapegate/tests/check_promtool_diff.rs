@@ -4,13 +4,11 @@
 //! changed it since promtool 2.42's version. Fixtures using fields 2.42 predates (inline PEM,
 //! `client_allowed_sans`, `rate_limit`) are left out. Skips loudly without promtool.
 
-#[path = "../../config/tests/common/fixtures.rs"]
-mod fixtures;
 
 use std::path::Path;
 use std::process::Command;
 
-use fixtures::{CASES, Promtool};
+use scrapegate_testkit::fixtures::{self, CASES, Promtool};
 
 /// Extra files beyond §7.2: name, content, whether the text must match too.
 const EXTRA: &[(&str, &str, bool)] = &[

@@ -1,9 +1,8 @@
 //! `scrapegate check web-config`: promtool's output format and exit codes, warnings, and the
 //! up-front refusal of paths that do not exist.
 
-#[path = "../../config/tests/common/fixtures.rs"]
-mod fixtures;
 
+use scrapegate_testkit::fixtures;
 use std::path::Path;
 use std::process::{Command, Output};
 

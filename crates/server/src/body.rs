@@ -14,6 +14,30 @@ pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
 /// The body of every response the gateway sends: streamed upstream bytes or a small fixed text.
 pub type GateBody = BoxBody<Bytes, BoxError>;
 
+/// A request body the gateway can forward: hyper's `Incoming` from a listener, or any body an
+/// embedder hands to [`crate::Gateway::handle`].
+pub trait RequestBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Sync + 'static {}
+
+impl<B> RequestBody for B where
+    B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Sync + 'static
+{
+}
+
+/// The size and end-of-stream hints of a body that wraps `$field` without changing its
+/// length, for the body wrappers of this crate.
+macro_rules! forward_body_hints {
+    ($field:ident) => {
+        fn is_end_stream(&self) -> bool {
+            self.$field.is_end_stream()
+        }
+
+        fn size_hint(&self) -> http_body::SizeHint {
+            self.$field.size_hint()
+        }
+    };
+}
+pub(crate) use forward_body_hints;
+
 /// A body holding `bytes` in full.
 pub fn full(bytes: impl Into<Bytes>) -> GateBody {
     Full::new(bytes.into())

@@ -6,8 +6,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use arc_swap::ArcSwap;
-use bytes::Bytes;
-use http_body::Body;
 use scrapegate_auth::Authenticator;
 use scrapegate_config::{ConfigError, ValidatedConfig};
 use scrapegate_tls::TlsError;
@@ -19,7 +17,7 @@ use crate::apps::App;
 use crate::apps::health::HealthApp;
 use crate::apps::proxy::ProxyApp;
 use crate::apps::telemetry::TelemetryApp;
-use crate::body::{BoxError, GateBody};
+use crate::body::{GateBody, RequestBody};
 use crate::front::conn::{self, ConnTracker};
 use crate::front::tls::TlsFront;
 use crate::front::{Front, Readiness};
@@ -262,16 +260,12 @@ impl Gateway {
     /// Runs one scrape through the proxy app in process (no socket on the client side): the
     /// gate, then the routed upstream. For embedding and benchmarks; the listeners use the
     /// same app.
-    pub async fn handle<B>(
+    pub async fn handle<B: RequestBody>(
         &self,
         req: http::Request<B>,
         peer: SocketAddr,
         https: bool,
-    ) -> http::Response<GateBody>
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    ) -> http::Response<GateBody> {
         let origin = Origin::new(peer.ip(), https);
         self.inner.proxy.call(req, &origin).await
     }

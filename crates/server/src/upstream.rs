@@ -10,7 +10,7 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -18,7 +18,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
-use crate::body::{BoxError, GateBody};
+use crate::body::{BoxError, GateBody, RequestBody, forward_body_hints};
 use crate::routes::{Target, UpstreamPath};
 
 /// Prometheus tells the target how long it will wait for the scrape.
@@ -144,17 +144,13 @@ impl Upstream {
 
     /// Sends `req` to `target` at `path`, streaming both bodies. The whole exchange up to the
     /// response headers is bounded by the deadline, and so is the streamed response body.
-    pub async fn forward<B>(
+    pub async fn forward<B: RequestBody>(
         &self,
         req: Request<B>,
         target: &Target,
         upstream_path: &UpstreamPath,
         origin: &Origin,
-    ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure>
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure> {
         let timeout = self.deadline_for(req.headers());
         let started = tokio::time::Instant::now();
         // One timer serves the exchange and then the response body: a second registration
@@ -380,13 +376,7 @@ impl Body for DeadlineBody {
         }
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    forward_body_hints!(inner);
 }
 
 #[cfg(test)]

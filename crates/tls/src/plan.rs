@@ -34,11 +34,8 @@ pub struct TlsPlan {
 
 impl std::fmt::Debug for TlsPlan {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TlsPlan")
-            .field("warnings", &self.warnings)
-            .field("certificate", &self.certificate)
-            .field("http2", &self.http2)
-            .finish_non_exhaustive()
+        // The certificate's facts are in `ServerCertificate`'s own Debug; no key material.
+        f.debug_struct("TlsPlan").finish_non_exhaustive()
     }
 }
 

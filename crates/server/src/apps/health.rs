@@ -15,7 +15,7 @@ use http::header::{ALLOW, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
 
 use super::App;
-use crate::body::{self, GateBody};
+use crate::body::{self, GateBody, RequestBody};
 use crate::front::Readiness;
 use crate::telemetry::{Metrics, labels};
 use crate::upstream::Origin;
@@ -36,7 +36,7 @@ impl App for HealthApp {
     /// the CA to check ours.
     const TLS: bool = false;
 
-    async fn call<B: Send>(&self, req: Request<B>, _origin: &Origin) -> Response<GateBody> {
+    async fn call<B: RequestBody>(&self, req: Request<B>, _origin: &Origin) -> Response<GateBody> {
         let resp = respond(&self.readiness, &req);
         // Counted apart from scrapes, under the `health` route label.
         self.metrics.count_response(resp.status().as_u16(), &labels::HEALTH);

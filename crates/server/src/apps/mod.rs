@@ -7,11 +7,9 @@ pub(crate) mod health;
 pub(crate) mod proxy;
 pub(crate) mod telemetry;
 
-use bytes::Bytes;
 use http::{Request, Response};
-use http_body::Body;
 
-use crate::body::{BoxError, GateBody};
+use crate::body::{GateBody, RequestBody};
 use crate::upstream::Origin;
 
 /// What a listener does with each request.
@@ -20,12 +18,9 @@ pub(crate) trait App: Send + Sync + 'static {
     const TLS: bool = true;
 
     /// Answers one request from `origin` and counts it in `scrapegate_requests_total`.
-    fn call<B>(
+    fn call<B: RequestBody>(
         &self,
         req: Request<B>,
         origin: &Origin,
-    ) -> impl Future<Output = Response<GateBody>> + Send
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>;
+    ) -> impl Future<Output = Response<GateBody>> + Send;
 }

@@ -2,12 +2,10 @@
 //! the gate runs, so the request is counted under its route whatever answers it; forwarding
 //! failures become 502 (unreachable) or 504 (deadline).
 
-use bytes::Bytes;
 use http::{Request, Response, StatusCode};
-use http_body::Body;
 
 use super::App;
-use crate::body::{self, BoxError, GateBody};
+use crate::body::{self, GateBody, RequestBody};
 use crate::gate::{self, GateState};
 use crate::routes::{Route, Routes, UpstreamPath};
 use crate::telemetry::{Metrics, labels};
@@ -23,11 +21,7 @@ pub(crate) struct ProxyApp {
 }
 
 impl App for ProxyApp {
-    async fn call<B>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody>
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    async fn call<B: RequestBody>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody> {
         let metrics = &self.gate.metrics;
         let route = self.routes.resolve(req.uri().path());
         let route = &route;
@@ -57,17 +51,13 @@ impl App for ProxyApp {
 
 impl ProxyApp {
     /// Forwards an admitted request to its route's upstream; failures become 502 or 504.
-    async fn forward<B>(
+    async fn forward<B: RequestBody>(
         &self,
         req: Request<B>,
         route: &Route,
         path: &UpstreamPath,
         origin: &Origin,
-    ) -> Response<GateBody>
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    ) -> Response<GateBody> {
         let metrics = &self.gate.metrics;
         match self.upstream.forward(req, &route.target, path, origin).await {
             Ok((resp, exchange)) => {

@@ -3,13 +3,11 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
 use http::header::{CONTENT_TYPE, HeaderValue};
 use http::{Method, Request, Response, StatusCode};
-use http_body::Body;
 
 use super::App;
-use crate::body::{self, BoxError, GateBody};
+use crate::body::{self, GateBody, RequestBody};
 use crate::front::Readiness;
 use crate::gate::{self, GateState};
 use crate::telemetry::{self, Telemetry, labels};
@@ -23,11 +21,7 @@ pub(crate) struct TelemetryApp {
 }
 
 impl App for TelemetryApp {
-    async fn call<B>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody>
-    where
-        B: Body<Data = Bytes> + Send + Sync + 'static,
-        B::Error: Into<BoxError>,
-    {
+    async fn call<B: RequestBody>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody> {
         let resp = gate::pass(&self.gate, origin, req, |req| async move { self.respond(&req) })
             .await;
         (self.telemetry.metrics).count_response(resp.status().as_u16(), &labels::TELEMETRY);

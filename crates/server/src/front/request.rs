@@ -8,12 +8,12 @@ use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{Request, Response};
-use http_body::{Body, Frame, SizeHint};
+use http_body::{Body, Frame};
 use hyper::body::Incoming;
 
 use super::clock::{ConnClock, InflightGuard};
 use crate::apps::App;
-use crate::body::{BoxError, GateBody};
+use crate::body::{BoxError, GateBody, forward_body_hints};
 use crate::upstream::Origin;
 
 /// What the front end knows about the connection a request came on.
@@ -58,11 +58,5 @@ impl Body for GuardedBody {
         self.project().inner.poll_frame(cx)
     }
 
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
-    }
+    forward_body_hints!(inner);
 }
