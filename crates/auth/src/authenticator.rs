@@ -149,6 +149,20 @@ impl Authenticator {
         self.users.store(Arc::new(prepared.0));
     }
 
+    /// If `peer` failed too often recently (any kind of credential), how long until its
+    /// window ends. For checks outside basic auth (bearer tokens) that share the limiter.
+    pub fn limited(&self, peer: IpAddr) -> Option<Duration> {
+        let retry_after = self.limiter.limited(peer)?;
+        self.core.metrics.count_limited();
+        Some(retry_after)
+    }
+
+    /// Counts a failed attempt by `peer` made with another kind of credential (a wrong bearer
+    /// token), so every kind shares the per-source limiter.
+    pub fn record_failure(&self, peer: IpAddr) {
+        self.limiter.record_failure(peer);
+    }
+
     /// Whether any user is configured (without users every request is allowed, as in Go).
     pub fn has_users(&self) -> bool {
         !self.users.load().is_empty()

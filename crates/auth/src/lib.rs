@@ -5,6 +5,7 @@
 //! * [`header`]: Basic header parsing with Go's `Request.BasicAuth()` semantics.
 //! * [`go_hash`] (from `scrapegate-model`): bcrypt hash strings parsed as Go parses them;
 //!   the config crate parses them at load, and users arrive here already parsed.
+//! * [`bearer`]: bearer tokens of `scrapegate.yml`, SHA-256 digests compared in constant time.
 //! * [`verify`]: Go-compatible bcrypt comparison on the `bcrypt` crate's raw primitive;
 //!   [`hashing`]: making `$2y$` hashes.
 //! * [`Authenticator`]: the decision flow of exporter-toolkit (spec §6.2), improved as the
@@ -27,6 +28,7 @@
 
 mod alphabet;
 mod authenticator;
+pub mod bearer;
 pub mod hashing;
 pub mod header;
 mod key;
@@ -41,6 +43,7 @@ pub mod verify;
 pub use scrapegate_model::bcrypt as go_hash;
 
 pub use authenticator::{AuthDecision, AuthSettings, Authenticator};
+pub use bearer::{BearerTokens, parse_bearer};
 pub use users::PreparedUsers;
 pub use go_hash::{GoBcryptError, GoBcryptHash};
 pub use hashing::{HashPasswordError, hash_password};

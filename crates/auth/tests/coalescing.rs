@@ -5,8 +5,9 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LOCAL, basic, hash, settings, wait_until_async};
+use common::settings;
 use scrapegate_auth::{AuthDecision, Authenticator};
+use scrapegate_testkit::{LOCAL, basic, hash_cost, users, wait_until_async};
 use tokio::task::JoinSet;
 
 async fn concurrent(
@@ -14,7 +15,7 @@ async fn concurrent(
     n: usize,
     password: &'static [u8],
 ) -> Vec<AuthDecision> {
-    let header: Arc<[u8]> = basic("u", password).into();
+    let header: Arc<[u8]> = basic("u", password).into_bytes().into();
     let mut tasks = JoinSet::new();
     for _ in 0..n {
         let a = Arc::clone(a);
@@ -30,9 +31,12 @@ async fn concurrent(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_checks_of_a_new_credential_run_bcrypt_once() {
-    let h = hash(b"secret", 8);
+    let h = hash_cost(b"secret", 8);
     // A queue of 1 shows that joiners do not take queue slots.
-    let a = Arc::new(Authenticator::new([("u", h.as_str())], settings(2, 1)).unwrap());
+    let a = Arc::new(Authenticator::new(
+        &users(&[("u", h.as_str())]),
+        settings(2, 1),
+    ));
     let decisions = concurrent(&a, 1000, b"secret").await;
     assert!(decisions.iter().all(|d| *d == AuthDecision::Allow));
     let m = a.metrics();
@@ -47,8 +51,11 @@ async fn thousand_concurrent_checks_of_a_new_credential_run_bcrypt_once() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thousand_concurrent_wrong_passwords_run_bcrypt_once() {
-    let h = hash(b"secret", 8);
-    let a = Arc::new(Authenticator::new([("u", h.as_str())], settings(2, 1)).unwrap());
+    let h = hash_cost(b"secret", 8);
+    let a = Arc::new(Authenticator::new(
+        &users(&[("u", h.as_str())]),
+        settings(2, 1),
+    ));
     let decisions = concurrent(&a, 1000, b"guess").await;
     assert!(decisions.iter().all(|d| *d == AuthDecision::Deny));
     assert_eq!(a.metrics().bcrypt_runs(), 1);
@@ -57,26 +64,39 @@ async fn thousand_concurrent_wrong_passwords_run_bcrypt_once() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cancelled_check_neither_wastes_nor_restarts_its_bcrypt() {
     // Cost 10 takes tens of milliseconds; a 1 ms timeout always cancels the first check.
-    let h = hash(b"secret", 10);
-    let a = Authenticator::new([("u", h.as_str())], settings(1, 4)).unwrap();
+    let h = hash_cost(b"secret", 10);
+    let a = Authenticator::new(&users(&[("u", h.as_str())]), settings(1, 4));
     let header = basic("u", b"secret");
-    let first = tokio::time::timeout(Duration::from_millis(1), a.check(Some(&header), LOCAL)).await;
+    let first = tokio::time::timeout(
+        Duration::from_millis(1),
+        a.check(Some(header.as_bytes()), LOCAL),
+    )
+    .await;
     assert!(first.is_err(), "the first check should have been cancelled");
     // A second caller arriving while the job runs joins it instead of starting another.
-    assert_eq!(a.check(Some(&header), LOCAL).await, AuthDecision::Allow);
+    assert_eq!(
+        a.check(Some(header.as_bytes()), LOCAL).await,
+        AuthDecision::Allow
+    );
     assert_eq!(a.metrics().bcrypt_runs(), 1);
 
     // Cancel the only waiter and nobody asks again: the job still finishes and is cached.
     let other = basic("u", b"wrong");
-    let cancelled =
-        tokio::time::timeout(Duration::from_millis(1), a.check(Some(&other), LOCAL)).await;
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(1),
+        a.check(Some(other.as_bytes()), LOCAL),
+    )
+    .await;
     assert!(cancelled.is_err());
     wait_until_async("the detached job", Duration::from_secs(30), || {
         a.metrics().bcrypt_runs() == 2 && a.metrics().queue_depth() == 0
     })
     .await;
     let failures_before = a.metrics().failure_hits();
-    assert_eq!(a.check(Some(&other), LOCAL).await, AuthDecision::Deny);
+    assert_eq!(
+        a.check(Some(other.as_bytes()), LOCAL).await,
+        AuthDecision::Deny
+    );
     assert_eq!(
         a.metrics().failure_hits(),
         failures_before + 1,
@@ -87,15 +107,18 @@ async fn a_cancelled_check_neither_wastes_nor_restarts_its_bcrypt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn full_queue_answers_busy_at_once() {
-    let h = hash(b"secret", 10);
-    let a = Arc::new(Authenticator::new([("u", h.as_str())], settings(1, 0)).unwrap());
+    let h = hash_cost(b"secret", 10);
+    let a = Arc::new(Authenticator::new(
+        &users(&[("u", h.as_str())]),
+        settings(1, 0),
+    ));
     // One thread, no queue: of several distinct misses at once, the extra ones are refused.
     let mut tasks = JoinSet::new();
     for i in 0..8 {
         let a = Arc::clone(&a);
         tasks.spawn(async move {
             let header = basic("u", format!("wrong{i}").as_bytes());
-            a.check(Some(&header), LOCAL).await
+            a.check(Some(header.as_bytes()), LOCAL).await
         });
     }
     let mut busy = 0;

@@ -5,19 +5,26 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{LOCAL, basic, hash, settings, wait_until_async};
+use common::settings;
 use scrapegate_auth::{AuthDecision, Authenticator};
+use scrapegate_testkit::{LOCAL, basic, hash_cost, users, wait_until_async};
 use tokio::task::JoinSet;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cached_credential_is_answered_while_ten_thousand_wrong_passwords_queue() {
     const FLOOD: usize = 10_000;
-    let h = hash(b"good", 4);
+    let h = hash_cost(b"good", 4);
     // One bcrypt thread and a queue of 1,000 cost-4 jobs: about a second of backlog, and
     // the other ~9,000 wrong passwords are refused with Busy at once.
-    let a = Arc::new(Authenticator::new([("scraper", h.as_str())], settings(1, 1000)).unwrap());
+    let a = Arc::new(Authenticator::new(
+        &users(&[("scraper", h.as_str())]),
+        settings(1, 1000),
+    ));
     let good = basic("scraper", b"good");
-    assert_eq!(a.check(Some(&good), LOCAL).await, AuthDecision::Allow);
+    assert_eq!(
+        a.check(Some(good.as_bytes()), LOCAL).await,
+        AuthDecision::Allow
+    );
     assert_eq!(a.metrics().bcrypt_runs(), 1);
 
     let mut flood = JoinSet::new();
@@ -25,7 +32,7 @@ async fn cached_credential_is_answered_while_ten_thousand_wrong_passwords_queue(
         let a = Arc::clone(&a);
         flood.spawn(async move {
             let header = basic("scraper", format!("wrong-{i}").as_bytes());
-            a.check(Some(&header), LOCAL).await
+            a.check(Some(header.as_bytes()), LOCAL).await
         });
     }
     wait_until_async("the flood to queue", Duration::from_secs(30), || {
@@ -36,9 +43,12 @@ async fn cached_credential_is_answered_while_ten_thousand_wrong_passwords_queue(
     // Every good check completes (deadline-bounded) while the flood is still queued.
     let hits_before = a.metrics().cache_hits();
     for _ in 0..200 {
-        let decision = tokio::time::timeout(Duration::from_secs(5), a.check(Some(&good), LOCAL))
-            .await
-            .expect("a cached credential must not wait behind the flood");
+        let decision = tokio::time::timeout(
+            Duration::from_secs(5),
+            a.check(Some(good.as_bytes()), LOCAL),
+        )
+        .await
+        .expect("a cached credential must not wait behind the flood");
         assert_eq!(decision, AuthDecision::Allow);
     }
     assert!(
@@ -62,7 +72,10 @@ async fn cached_credential_is_answered_while_ten_thousand_wrong_passwords_queue(
 
     // Still cached afterwards: answered without bcrypt.
     let runs = a.metrics().bcrypt_runs();
-    assert_eq!(a.check(Some(&good), LOCAL).await, AuthDecision::Allow);
+    assert_eq!(
+        a.check(Some(good.as_bytes()), LOCAL).await,
+        AuthDecision::Allow
+    );
     assert_eq!(a.metrics().bcrypt_runs(), runs);
     assert_eq!(a.metrics().cache_hits(), hits_before + 201);
 }

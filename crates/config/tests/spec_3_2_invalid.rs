@@ -1,13 +1,10 @@
 //! One test per row of spec §3.2 (invalid configurations), asserting the exact error text,
 //! plus Go's other `X509KeyPair` texts (§3.1 step 9) and the I/O error forms.
 
-#[path = "common/fixtures.rs"]
-mod fixtures;
-
 use std::path::Path;
 
-use fixtures::Fixtures;
 use scrapegate_config::load;
+use scrapegate_testkit::fixtures::{self, Fixtures};
 
 const HASH: &str = "$2y$10$QOauhQNbBCuQDKes6eFzPeMqBSjb7Mr5DUmpZ/VcEd00UAV/LDeSi";
 const TLS: &str = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";

@@ -1,8 +1,6 @@
 //! yaml.v2 decoding semantics (spec §1.2, §1.3, §2.4): parse-only cases, no files referenced.
 
-use scrapegate_config::model::TlsVersion;
-use scrapegate_config::schema::RawConfig;
-use scrapegate_config::validate::parse_raw;
+use scrapegate_config::{RawConfig, TlsVersion, decode_web_yml as parse_raw};
 
 fn ok(yaml: &str) -> RawConfig {
     match parse_raw(yaml.as_bytes()) {
@@ -334,7 +332,7 @@ fn syntax_errors_in_yaml_v2_form() {
 /// The toolkit's `TestTLSConfigIsEnabled` table.
 #[test]
 fn tls_is_enabled_by_material_or_policy_only() {
-    use scrapegate_config::validate::tls_enabled;
+    use scrapegate_config::tls_enabled;
     let cases = [
         ("", false),
         (

@@ -6,6 +6,8 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use rustls_pki_types::CertificateDer;
+
 use crate::pki::{Ca, KeyAlg, dns, self_signed_ca_client};
 
 /// What `web.Validate` says about a fixture.
@@ -196,6 +198,10 @@ pub struct Fixtures {
     pub server_crt: String,
     /// PEM of `server.key` (PKCS#8).
     pub server_key: String,
+    /// DER of `server.crt`.
+    pub server_der: CertificateDer<'static>,
+    /// The DER SubjectPublicKeyInfo of `server.key`.
+    pub server_public_key: Vec<u8>,
     /// PEM of `server_ec.crt` (ECDSA P-256 leaf, same CA).
     pub server_ec_crt: String,
     /// PEM of `server_ec.key`.
@@ -269,6 +275,8 @@ pub fn build() -> Fixtures {
         dir,
         server_crt: server.cert_pem,
         server_key: rsa_key_pem,
+        server_der: server.cert_der,
+        server_public_key: server.public_key_der,
         server_ec_crt: server_ec.cert_pem,
         server_ec_key: server_ec.key_pem,
     }

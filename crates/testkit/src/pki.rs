@@ -10,7 +10,7 @@ use rcgen::{
     PublicKeyData, SignatureAlgorithm,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
-use scrapegate_model::ServerCertificate;
+use scrapegate_model::{KeyType, ServerCertificate};
 
 pub use rcgen::{ExtendedKeyUsagePurpose as Eku, SanType};
 
@@ -30,6 +30,24 @@ pub enum KeyAlg {
 }
 
 impl KeyAlg {
+    /// Every kind, each once.
+    pub const ALL: [KeyAlg; 4] = [
+        Self::EcdsaP256,
+        Self::EcdsaP384,
+        Self::Ed25519,
+        Self::Rsa2048,
+    ];
+
+    /// The served key type a certificate on this key has.
+    pub fn key_type(self) -> KeyType {
+        match self {
+            Self::EcdsaP256 => KeyType::EcdsaP256,
+            Self::EcdsaP384 => KeyType::EcdsaP384,
+            Self::Ed25519 => KeyType::Ed25519,
+            Self::Rsa2048 => KeyType::Rsa,
+        }
+    }
+
     fn rcgen(self) -> &'static SignatureAlgorithm {
         match self {
             Self::EcdsaP256 => &rcgen::PKCS_ECDSA_P256_SHA256,
@@ -174,6 +192,25 @@ impl Leaf {
         server_certificate(&self.cert_der, &self.key_pkcs8)
     }
 
+    /// The private key as PKCS#1 DER (`RSA PRIVATE KEY`); RSA leaves only.
+    pub fn key_pkcs1(&self) -> Vec<u8> {
+        pkcs8_inner(&self.key_pkcs8)
+    }
+
+    /// The private key as SEC1 DER with the curve named (`EC PRIVATE KEY`, what
+    /// `openssl ecparam -genkey` writes); P-256 leaves only.
+    pub fn key_sec1(&self) -> Vec<u8> {
+        use aws_lc_rs::encoding::AsDer;
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_ASN1_SIGNING, EcdsaKeyPair};
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_ASN1_SIGNING, &self.key_pkcs8)
+            .expect("a P-256 key");
+        pair.private_key()
+            .as_der()
+            .expect("SEC1 DER")
+            .as_ref()
+            .to_vec()
+    }
+
     /// Writes `<name>.crt` and `<name>.key` (PEM) into `dir`; returns their paths.
     pub fn write(&self, dir: &Path, name: &str) -> (PathBuf, PathBuf) {
         let cert = dir.join(format!("{name}.crt"));
@@ -290,4 +327,39 @@ pub fn write_pki(dir: &Path) -> (Ca, Leaf) {
     ca.write(&dir.join("ca.pem"));
     server.write(dir, "server");
     (ca, server)
+}
+
+/// PEM armour for `der` under `label` (64-column base64, as Go and OpenSSL write it).
+pub fn pem(label: &str, der: &[u8]) -> String {
+    use base64::Engine;
+    let b64 = base64::engine::general_purpose::STANDARD.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(std::str::from_utf8(line).expect("base64 is ASCII"));
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
+/// One DER TLV: (tag, contents, rest). Short lengths only; enough for PKCS#8 unwrapping.
+fn tlv(buf: &[u8]) -> (u8, &[u8], &[u8]) {
+    let tag = buf[0];
+    let (len, hdr) = match buf[1] {
+        n if n < 0x80 => (usize::from(n), 2),
+        0x81 => (usize::from(buf[2]), 3),
+        0x82 => ((usize::from(buf[2]) << 8) | usize::from(buf[3]), 4),
+        _ => panic!("unsupported DER length"),
+    };
+    (tag, &buf[hdr..hdr + len], &buf[hdr + len..])
+}
+
+/// PKCS#8 → the wrapped private key (PKCS#1 for RSA).
+fn pkcs8_inner(pkcs8: &[u8]) -> Vec<u8> {
+    let (_, body, _) = tlv(pkcs8);
+    let (_, _, rest) = tlv(body); // version
+    let (_, _, rest) = tlv(rest); // algorithm
+    let (tag, key, _) = tlv(rest);
+    assert_eq!(tag, 0x04, "PKCS#8 privateKey OCTET STRING");
+    key.to_vec()
 }

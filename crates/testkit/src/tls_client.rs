@@ -15,6 +15,7 @@ use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::echo::EchoServer;
 use crate::pki::Leaf;
 use crate::wait::DEADLINE;
 
@@ -101,6 +102,25 @@ pub async fn round_trip(addr: SocketAddr, cfg: Arc<ClientConfig>) -> io::Result<
     let mut s = connect(addr, cfg).await?;
     echo(&mut s, b"ping").await?;
     Ok(s)
+}
+
+/// One [`round_trip`] through `server` that must succeed; returns the server's view of it.
+pub async fn accepted<I: Send + 'static>(server: &mut EchoServer<I>, cfg: Arc<ClientConfig>) -> I {
+    round_trip(server.addr, cfg)
+        .await
+        .expect("handshake should succeed");
+    server.outcome().await.expect("server should accept")
+}
+
+/// One [`round_trip`] through `server` that must fail with `alert` on the client; returns the
+/// server's reason.
+pub async fn refused<I: Send + std::fmt::Debug + 'static>(
+    server: &mut EchoServer<I>,
+    cfg: Arc<ClientConfig>,
+    alert: rustls::AlertDescription,
+) -> &'static str {
+    assert_alert(round_trip(server.addr, cfg).await, alert);
+    server.refused().await
 }
 
 /// The alert a rustls client received, if that is what the error was.

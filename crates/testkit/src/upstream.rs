@@ -183,8 +183,7 @@ async fn answer(
     }
     let body = if path == "/big" {
         big_body()
-    } else if opts.flag_authorization && req.headers().contains_key(http::header::AUTHORIZATION)
-    {
+    } else if opts.flag_authorization && req.headers().contains_key(http::header::AUTHORIZATION) {
         Bytes::from_static(AUTHORIZATION_LEAKED.as_bytes())
     } else {
         opts.body.clone()

@@ -338,43 +338,18 @@ mod tests {
 
     use std::sync::Arc;
 
-    use rcgen::{
-        BasicConstraints, CertificateParams, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    };
-    use rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-    use scrapegate_model::{ClientAuth, TlsSettings, TlsVersion};
+    use scrapegate_model::ClientAuth;
+    use scrapegate_testkit::pki::{Ca, Eku, KeyAlg, dns};
+    use scrapegate_testkit::tls_client::{ClientOpts, client_config};
+    use scrapegate_testkit::{EchoServer, tls_settings};
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    use tokio::net::{TcpListener, TcpStream};
+    use tokio::net::TcpStream;
 
     use super::*;
 
-    fn ca() -> (CertificateParams, KeyPair, rcgen::Certificate) {
-        let key = KeyPair::generate().unwrap();
-        let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-        let cert = params.self_signed(&key).unwrap();
-        (params, key, cert)
-    }
-
-    fn leaf(
-        issuer: &Issuer<'_, KeyPair>,
-        sans: &[&str],
-        client: bool,
-    ) -> (rcgen::Certificate, KeyPair) {
-        let key = KeyPair::generate().unwrap();
-        let mut params =
-            CertificateParams::new(sans.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap();
-        params.extended_key_usages = vec![if client {
-            ExtendedKeyUsagePurpose::ClientAuth
-        } else {
-            ExtendedKeyUsagePurpose::ServerAuth
-        }];
-        (params.signed_by(&key, issuer).unwrap(), key)
-    }
-
     async fn connect(addr: std::net::SocketAddr, cfg: Arc<rustls::ClientConfig>) -> bool {
         let tcp = TcpStream::connect(addr).await.unwrap();
-        let name = ServerName::try_from("localhost").unwrap();
+        let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
         let Ok(mut tls) = tokio_rustls::TlsConnector::from(cfg)
             .connect(name, tcp)
             .await
@@ -388,66 +363,33 @@ mod tests {
 
     #[tokio::test]
     async fn resumed_session_is_rechecked_after_handshake() {
-        let (ca_params, ca_key, ca_cert) = ca();
-        let issuer = Issuer::new(ca_params, ca_key);
-        let (server_cert, server_key) = leaf(&issuer, &["localhost"], false);
-        let (client_cert, client_key) = leaf(&issuer, &["alpha"], true);
-        let settings = TlsSettings {
-            certificate: scrapegate_testkit::server_certificate(
-                server_cert.der(),
-                &server_key.serialize_der(),
-            ),
-            client_cas: Some(vec![ca_cert.der().clone()]),
-            client_auth: ClientAuth::RequireAndVerifyClientCert,
-            client_allowed_sans: Some(vec!["alpha".into()]),
-            min_version: TlsVersion::Default,
-            max_version: TlsVersion::Default,
-            cipher_suites: vec![],
-            curve_preferences: vec![],
-            prefer_server_cipher_suites: false,
-            cert_file: None,
-            key_file: None,
-            client_ca_file: None,
-        };
+        let ca = Ca::new("Root");
+        let mut settings = tls_settings(&ca.server(KeyAlg::EcdsaP256));
+        settings.client_cas = Some(vec![ca.cert_der.clone()]);
+        settings.client_auth = ClientAuth::RequireAndVerifyClientCert;
+        settings.client_allowed_sans = Some(vec!["alpha".into()]);
         let acceptor = TlsAcceptor::new(&crate::plan(&settings, false).unwrap()).unwrap();
         let acceptor = Arc::new(acceptor);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let acc = acceptor.clone();
-        tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let r = acc.accept(tcp, Duration::from_secs(10)).await;
-                let tx = tx.clone();
-                tokio::spawn(async move {
-                    match r {
-                        Ok((mut tls, info)) => {
-                            let _ = tx.send(Ok(info.resumed));
-                            let mut b = [0u8; 1];
-                            if tls.read_exact(&mut b).await.is_ok() {
-                                let _ = tls.write_all(&b).await;
-                                let _ = tls.flush().await;
-                            }
-                        }
-                        Err(e) => {
-                            let _ = tx.send(Err(e.reason()));
-                        }
-                    }
-                });
+        let mut server = EchoServer::start(move |tcp| {
+            let acc = acc.clone();
+            async move {
+                acc.accept(tcp, Duration::from_secs(10))
+                    .await
+                    .map(|(tls, info)| (tls, info.resumed))
+                    .map_err(|e| e.reason())
             }
-        });
+        })
+        .await;
 
-        let mut roots = rustls::RootCertStore::empty();
-        roots.add(ca_cert.der().clone()).unwrap();
-        let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(client_key.serialize_der()));
-        let client = Arc::new(
-            rustls::ClientConfig::builder_with_protocol_versions(&[&rustls::version::TLS13])
-                .with_root_certificates(roots)
-                .with_client_auth_cert(vec![client_cert.der().clone()], key)
-                .unwrap(),
-        );
-        assert!(connect(addr, client.clone()).await);
-        assert_eq!(rx.recv().await.unwrap(), Ok(false));
+        let opts = ClientOpts {
+            tls13_only: true,
+            cert: Some(ca.client("alpha", vec![dns("alpha")], vec![Eku::ClientAuth])),
+            ..Default::default()
+        };
+        let client = client_config(&ca.cert_der, &opts);
+        assert!(connect(server.addr, client.clone()).await);
+        assert_eq!(server.outcome().await, Ok(false));
 
         let mut changed = settings.clone();
         changed.client_allowed_sans = Some(vec!["beta".into()]);
@@ -461,7 +403,7 @@ mod tests {
         assert!(!report.trust_reset);
         // The ticket still decrypts, rustls resumes without calling the verifier, and the
         // post-handshake check closes the connection.
-        assert!(!connect(addr, client).await);
-        assert_eq!(rx.recv().await.unwrap(), Err("client_san"));
+        assert!(!connect(server.addr, client).await);
+        assert_eq!(server.outcome().await, Err("client_san"));
     }
 }

@@ -6,12 +6,17 @@ mod common;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::sync::Arc;
 
-use common::*;
-use rcgen::{ExtendedKeyUsagePurpose as Eku, SanType};
+use common::{serve, with};
 use rustls::AlertDescription;
 use rustls::sign::{CertifiedKey, SingleCertAndKey};
-use scrapegate_config::{ClientAuth, TlsSettings};
-use scrapegate_tls::TlsAcceptor;
+use scrapegate_model::{ClientAuth, TlsSettings};
+use scrapegate_testkit::pki::{
+    Ca, Eku, KeyAlg, Leaf, SanType, dns, self_signed_ca_client, self_signed_ca_client_until,
+};
+use scrapegate_testkit::tls_client::{ClientOpts, accepted, client_config, refused};
+use scrapegate_testkit::tools::s_client;
+use scrapegate_testkit::{openssl, tls_settings};
+use scrapegate_tls::{TlsAcceptor, plan};
 
 struct Fixture {
     server_ca: Ca,
@@ -25,7 +30,7 @@ struct Fixture {
 
 fn fixture() -> Fixture {
     let server_ca = Ca::new("Server Root");
-    let server = server_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let server = server_ca.server(KeyAlg::EcdsaP256);
     let client_ca = Ca::new("Client Root");
     let good = client_ca.client("good", vec![dns("client.test")], vec![Eku::ClientAuth]);
     let stranger =
@@ -41,10 +46,10 @@ fn fixture() -> Fixture {
 
 impl Fixture {
     fn settings(&self, mode: ClientAuth, with_ca: bool) -> TlsSettings {
-        let mut s = settings(&self.server);
+        let mut s = tls_settings(&self.server);
         s.client_auth = mode;
         if with_ca {
-            s.client_ca_pem = Some(self.client_ca.cert_pem.clone().into_bytes());
+            s.client_cas = Some(vec![self.client_ca.cert_der.clone()]);
         }
         s
     }
@@ -58,32 +63,14 @@ impl Fixture {
     }
 }
 
-/// Connects and expects success; returns the server's view.
-async fn ok(server: &mut EchoServer, cfg: Arc<rustls::ClientConfig>) -> scrapegate_tls::ConnInfo {
-    round_trip(server.addr, cfg)
-        .await
-        .expect("handshake should succeed");
-    server.outcome().await.expect("server should accept")
-}
-
-/// Connects and expects the given alert; returns the server's reason.
-async fn refused(
-    server: &mut EchoServer,
-    cfg: Arc<rustls::ClientConfig>,
-    alert: AlertDescription,
-) -> &'static str {
-    assert_alert(round_trip(server.addr, cfg).await, alert);
-    expect_refused(server).await
-}
-
 #[tokio::test]
 async fn no_client_cert_mode() {
     let f = fixture();
-    let mut server = EchoServer::with(&f.settings(ClientAuth::NoClientCert, false)).await;
-    assert!(ok(&mut server, f.client(None)).await.client.is_none());
+    let mut server = with(&f.settings(ClientAuth::NoClientCert, false)).await.0;
+    assert!(accepted(&mut server, f.client(None)).await.client.is_none());
     // Not requested, so the client does not send it.
     assert!(
-        ok(&mut server, f.client(Some(&f.good)))
+        accepted(&mut server, f.client(Some(&f.good)))
             .await
             .client
             .is_none()
@@ -93,10 +80,12 @@ async fn no_client_cert_mode() {
 #[tokio::test]
 async fn request_client_cert_mode() {
     let f = fixture();
-    let mut server = EchoServer::with(&f.settings(ClientAuth::RequestClientCert, false)).await;
-    assert!(ok(&mut server, f.client(None)).await.client.is_none());
+    let mut server = with(&f.settings(ClientAuth::RequestClientCert, false))
+        .await
+        .0;
+    assert!(accepted(&mut server, f.client(None)).await.client.is_none());
     // Not verified: any certificate is taken, and reported as unverified.
-    let id = ok(&mut server, f.client(Some(&f.stranger)))
+    let id = accepted(&mut server, f.client(Some(&f.stranger)))
         .await
         .client
         .unwrap();
@@ -109,7 +98,9 @@ async fn request_client_cert_mode() {
 #[tokio::test]
 async fn require_any_client_cert_mode() {
     let f = fixture();
-    let mut server = EchoServer::with(&f.settings(ClientAuth::RequireAnyClientCert, false)).await;
+    let mut server = with(&f.settings(ClientAuth::RequireAnyClientCert, false))
+        .await
+        .0;
     let reason = refused(
         &mut server,
         f.client(None),
@@ -118,20 +109,22 @@ async fn require_any_client_cert_mode() {
     .await;
     assert_eq!(reason, "certificate_required");
     let selfsigned = self_signed_ca_client("test", vec![]);
-    let id = ok(&mut server, f.client(Some(&selfsigned)))
+    let id = accepted(&mut server, f.client(Some(&selfsigned)))
         .await
         .client
         .unwrap();
     assert!(!id.verified);
-    ok(&mut server, f.client(Some(&f.stranger))).await;
+    accepted(&mut server, f.client(Some(&f.stranger))).await;
 }
 
 #[tokio::test]
 async fn verify_client_cert_if_given_mode() {
     let f = fixture();
-    let mut server = EchoServer::with(&f.settings(ClientAuth::VerifyClientCertIfGiven, true)).await;
-    assert!(ok(&mut server, f.client(None)).await.client.is_none());
-    let id = ok(&mut server, f.client(Some(&f.good)))
+    let mut server = with(&f.settings(ClientAuth::VerifyClientCertIfGiven, true))
+        .await
+        .0;
+    assert!(accepted(&mut server, f.client(None)).await.client.is_none());
+    let id = accepted(&mut server, f.client(Some(&f.good)))
         .await
         .client
         .unwrap();
@@ -148,8 +141,9 @@ async fn verify_client_cert_if_given_mode() {
 #[tokio::test]
 async fn require_and_verify_client_cert_mode() {
     let f = fixture();
-    let mut server =
-        EchoServer::with(&f.settings(ClientAuth::RequireAndVerifyClientCert, true)).await;
+    let mut server = with(&f.settings(ClientAuth::RequireAndVerifyClientCert, true))
+        .await
+        .0;
     refused(
         &mut server,
         f.client(None),
@@ -157,7 +151,7 @@ async fn require_and_verify_client_cert_mode() {
     )
     .await;
     assert!(
-        ok(&mut server, f.client(Some(&f.good)))
+        accepted(&mut server, f.client(Some(&f.good)))
             .await
             .client
             .unwrap()
@@ -175,7 +169,7 @@ async fn require_and_verify_client_cert_mode() {
         tls12_only: true,
         ..Default::default()
     };
-    ok(&mut server, client_config(&f.server_ca.cert_der, &opts)).await;
+    accepted(&mut server, client_config(&f.server_ca.cert_der, &opts)).await;
 }
 
 /// Case 23: a self-signed CA:TRUE client certificate configured as its own CA is accepted.
@@ -184,9 +178,12 @@ async fn self_signed_ca_client_is_its_own_anchor() {
     let f = fixture();
     let me = self_signed_ca_client("test", vec![]);
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    s.client_ca_pem = Some(me.cert_pem.clone().into_bytes());
-    let mut server = EchoServer::with(&s).await;
-    let id = ok(&mut server, f.client(Some(&me))).await.client.unwrap();
+    s.client_cas = Some(vec![me.cert_der.clone()]);
+    let mut server = with(&s).await.0;
+    let id = accepted(&mut server, f.client(Some(&me)))
+        .await
+        .client
+        .unwrap();
     assert!(id.verified);
     assert!(id.subject.contains("test"));
     // A different self-signed certificate is not.
@@ -205,8 +202,8 @@ async fn self_signed_anchor_still_checks_validity_and_eku() {
     let f = fixture();
     let expired = self_signed_ca_client_until("old", vec![], 2021);
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    s.client_ca_pem = Some(expired.cert_pem.clone().into_bytes());
-    let mut server = EchoServer::with(&s).await;
+    s.client_cas = Some(vec![expired.cert_der.clone()]);
+    let mut server = with(&s).await.0;
     let reason = refused(
         &mut server,
         f.client(Some(&expired)),
@@ -217,8 +214,9 @@ async fn self_signed_anchor_still_checks_validity_and_eku() {
 
     // A CA-issued certificate for servers only (EKU serverAuth) is not a client certificate.
     let server_only = f.client_ca.client("srv", vec![], vec![Eku::ServerAuth]);
-    let mut server =
-        EchoServer::with(&f.settings(ClientAuth::RequireAndVerifyClientCert, true)).await;
+    let mut server = with(&f.settings(ClientAuth::RequireAndVerifyClientCert, true))
+        .await
+        .0;
     let reason = refused(
         &mut server,
         f.client(Some(&server_only)),
@@ -228,7 +226,7 @@ async fn self_signed_anchor_still_checks_validity_and_eku() {
     assert_eq!(reason, "unsupported_certificate");
     // No EKU at all passes, as in Go.
     let no_eku = f.client_ca.client("any", vec![], vec![]);
-    ok(&mut server, f.client(Some(&no_eku))).await;
+    accepted(&mut server, f.client(Some(&no_eku))).await;
 }
 
 /// Non-verifying modes still check the handshake signature: a certificate without its key fails.
@@ -252,8 +250,9 @@ async fn unverified_modes_check_the_handshake_signature() {
         let cfg = rustls::ClientConfig::builder_with_protocol_versions(versions)
             .with_root_certificates(roots.clone())
             .with_client_cert_resolver(Arc::new(SingleCertAndKey::from(forged.clone())));
-        let mut server =
-            EchoServer::with(&f.settings(ClientAuth::RequireAnyClientCert, false)).await;
+        let mut server = with(&f.settings(ClientAuth::RequireAnyClientCert, false))
+            .await
+            .0;
         let reason = refused(&mut server, Arc::new(cfg), AlertDescription::DecryptError).await;
         assert_eq!(reason, "bad_signature");
     }
@@ -265,13 +264,13 @@ async fn client_san_match_and_mismatch() {
     let f = fixture();
     let client2 = self_signed_ca_client("test3", vec![dns("test3")]);
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    s.client_ca_pem = Some(client2.cert_pem.clone().into_bytes());
+    s.client_cas = Some(vec![client2.cert_der.clone()]);
     s.client_allowed_sans = Some(vec!["one".into(), "test3".into(), "two".into()]);
-    let mut server = EchoServer::with(&s).await;
-    ok(&mut server, f.client(Some(&client2))).await;
+    let mut server = with(&s).await.0;
+    accepted(&mut server, f.client(Some(&client2))).await;
 
     s.client_allowed_sans = Some(vec!["bad".into()]);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     let reason = refused(
         &mut server,
         f.client(Some(&client2)),
@@ -281,7 +280,7 @@ async fn client_san_match_and_mismatch() {
     assert_eq!(reason, "bad_certificate");
     // Exact and case-sensitive.
     s.client_allowed_sans = Some(vec!["TEST3".into(), "test".into(), "*.test3".into()]);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     refused(
         &mut server,
         f.client(Some(&client2)),
@@ -315,8 +314,11 @@ async fn client_san_kinds() {
     ] {
         let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, true);
         s.client_allowed_sans = Some(vec![allowed.to_string()]);
-        let mut server = EchoServer::with(&s).await;
-        let id = ok(&mut server, f.client(Some(&leaf))).await.client.unwrap();
+        let mut server = with(&s).await.0;
+        let id = accepted(&mut server, f.client(Some(&leaf)))
+            .await
+            .client
+            .unwrap();
         assert!(id.sans.iter().any(|x| x == allowed), "{:?}", id.sans);
     }
 }
@@ -327,7 +329,7 @@ async fn empty_san_list_and_no_client_cert() {
     let f = fixture();
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, true);
     s.client_allowed_sans = Some(vec![]);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     refused(
         &mut server,
         f.client(Some(&f.good)),
@@ -337,8 +339,8 @@ async fn empty_san_list_and_no_client_cert() {
 
     let mut s = f.settings(ClientAuth::NoClientCert, false);
     s.client_allowed_sans = Some(vec![]);
-    let mut server = EchoServer::with(&s).await;
-    ok(&mut server, f.client(None)).await;
+    let mut server = with(&s).await.0;
+    accepted(&mut server, f.client(None)).await;
 }
 
 /// Optional modes plus SANs: a client without a certificate is refused cleanly (Go panics).
@@ -351,7 +353,7 @@ async fn optional_modes_with_sans_refuse_certless_clients() {
     ] {
         let mut s = f.settings(mode, with_ca);
         s.client_allowed_sans = Some(vec!["client.test".into()]);
-        let mut server = EchoServer::with(&s).await;
+        let mut server = with(&s).await.0;
         let reason = refused(
             &mut server,
             f.client(None),
@@ -359,7 +361,7 @@ async fn optional_modes_with_sans_refuse_certless_clients() {
         )
         .await;
         assert_eq!(reason, "certificate_required");
-        ok(&mut server, f.client(Some(&f.good))).await;
+        accepted(&mut server, f.client(Some(&f.good))).await;
     }
 }
 
@@ -368,13 +370,18 @@ async fn optional_modes_with_sans_refuse_certless_clients() {
 async fn empty_ca_pool_refuses_everyone() {
     let f = fixture();
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    s.client_ca_pem = Some(b"this is not PEM\n".to_vec());
-    let (acceptor, warnings) = TlsAcceptor::new(&s, true).unwrap();
+    // What the config crate keeps of a bundle without any certificate.
+    s.client_cas = Some(Vec::new());
+    let plan = plan(&s, true).unwrap();
     assert!(
-        warnings.iter().any(|w| w.contains("no usable certificate")),
-        "{warnings:?}"
+        plan.warnings
+            .iter()
+            .any(|w| w.contains("no usable certificate")),
+        "{:?}",
+        plan.warnings
     );
-    let mut server = EchoServer::start(acceptor, std::time::Duration::from_secs(10)).await;
+    let acceptor = Arc::new(TlsAcceptor::new(&plan).unwrap());
+    let mut server = serve(acceptor, std::time::Duration::from_secs(10)).await;
     refused(
         &mut server,
         f.client(Some(&f.good)),
@@ -388,7 +395,7 @@ async fn empty_ca_pool_refuses_everyone() {
 async fn no_ca_uses_system_roots() {
     let f = fixture();
     let s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     refused(
         &mut server,
         f.client(Some(&f.good)),
@@ -410,11 +417,12 @@ async fn openssl_client_certs() {
     let f = fixture();
     let dir = tempfile::tempdir().unwrap();
     let client2 = self_signed_ca_client("test3", vec![dns("test3")]);
-    let (crt, key) = write_leaf(dir.path(), "client2", &client2);
+    let (crt, key) = client2.write(dir.path(), "client2");
+    let (crt, key) = (crt.display().to_string(), key.display().to_string());
     let mut s = f.settings(ClientAuth::RequireAndVerifyClientCert, false);
-    s.client_ca_pem = Some(client2.cert_pem.clone().into_bytes());
+    s.client_cas = Some(vec![client2.cert_der.clone()]);
     s.client_allowed_sans = Some(vec!["test3".into()]);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     let args = ["-cert", crt.as_str(), "-key", key.as_str()];
     let out = s_client(server.addr, dir.path(), &f.server_ca.cert_pem, &args).await;
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
@@ -425,10 +433,10 @@ async fn openssl_client_certs() {
     assert!(server.outcome().await.is_ok());
 
     s.client_allowed_sans = Some(vec!["bad".into()]);
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     // TLS 1.2 makes the alert arrive during the handshake, where s_client prints it.
     let args = ["-cert", crt.as_str(), "-key", key.as_str(), "-tls1_2"];
     let out = s_client(server.addr, dir.path(), &f.server_ca.cert_pem, &args).await;
     assert!(out.contains("alert bad certificate"), "{out}");
-    assert_eq!(expect_refused(&mut server).await, "bad_certificate");
+    assert_eq!(server.refused().await, "bad_certificate");
 }

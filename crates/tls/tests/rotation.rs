@@ -6,11 +6,15 @@ mod common;
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
-use rcgen::ExtendedKeyUsagePurpose as Eku;
+use common::{serve, with};
 use rustls::{AlertDescription, HandshakeKind};
-use scrapegate_config::{ClientAuth, TlsSettings};
-use scrapegate_tls::TlsAcceptor;
+use scrapegate_model::{ClientAuth, TlsSettings};
+use scrapegate_testkit::pki::{Ca, Eku, KeyAlg, dns};
+use scrapegate_testkit::tls_client::{
+    ClientOpts, accepted, assert_alert, client_config, echo, round_trip,
+};
+use scrapegate_testkit::{DEADLINE, EchoServer, tls_settings as settings};
+use scrapegate_tls::{ConnInfo, TlsAcceptor, plan};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 
@@ -25,9 +29,9 @@ struct Mtls {
 fn mtls() -> Mtls {
     let server_ca = Ca::new("Server Root");
     let client_ca = Ca::new("Client Root");
-    let mut settings = settings(&server_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256));
+    let mut settings = settings(&server_ca.server(KeyAlg::EcdsaP256));
     settings.client_auth = ClientAuth::RequireAndVerifyClientCert;
-    settings.client_ca_pem = Some(client_ca.cert_pem.clone().into_bytes());
+    settings.client_cas = Some(vec![client_ca.cert_der.clone()]);
     settings.client_allowed_sans = Some(vec!["alpha".into()]);
     let leaf = client_ca.client("alpha", vec![dns("alpha")], vec![Eku::ClientAuth]);
     let opts = ClientOpts {
@@ -45,7 +49,7 @@ fn mtls() -> Mtls {
 }
 
 /// First connection: full handshake, and the client keeps the tickets it read.
-async fn first_connection(server: &mut EchoServer, m: &Mtls) {
+async fn first_connection(server: &mut EchoServer<ConnInfo>, m: &Mtls) {
     let s = round_trip(server.addr, m.client.clone()).await.unwrap();
     assert_eq!(s.get_ref().1.handshake_kind(), Some(HandshakeKind::Full));
     assert!(!server.outcome().await.unwrap().resumed);
@@ -54,14 +58,13 @@ async fn first_connection(server: &mut EchoServer, m: &Mtls) {
 #[tokio::test]
 async fn ticket_resumes_after_certificate_only_rotation() {
     let m = mtls();
-    let mut server = EchoServer::with(&m.settings).await;
+    let (mut server, acceptor) = with(&m.settings).await;
     first_connection(&mut server, &m).await;
 
     let mut rotated = m.settings.clone();
-    let new_leaf = m.server_ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    rotated.cert_chain_pem = new_leaf.cert_pem.into_bytes();
-    rotated.key_pem = zeroize::Zeroizing::new(new_leaf.key_pem.into_bytes());
-    let report = server.acceptor.swap(&rotated).unwrap();
+    let new_leaf = m.server_ca.server(KeyAlg::EcdsaP256);
+    rotated.certificate = new_leaf.server_certificate();
+    let report = acceptor.swap(&rotated).unwrap();
     assert!(!report.trust_reset);
     assert_eq!(report.generation, 2);
 
@@ -77,36 +80,36 @@ async fn ticket_resumes_after_certificate_only_rotation() {
 #[tokio::test]
 async fn ticket_refused_after_san_list_change() {
     let m = mtls();
-    let mut server = EchoServer::with(&m.settings).await;
+    let (mut server, acceptor) = with(&m.settings).await;
     first_connection(&mut server, &m).await;
 
     let mut changed = m.settings.clone();
     changed.client_allowed_sans = Some(vec!["beta".into()]);
-    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+    assert!(acceptor.swap(&changed).unwrap().trust_reset);
 
     // The old ticket no longer decrypts: full handshake, and the verifier refuses alpha.
     assert_alert(
         round_trip(server.addr, m.client.clone()).await,
         AlertDescription::BadCertificate,
     );
-    assert_eq!(expect_refused(&mut server).await, "bad_certificate");
+    assert_eq!(server.refused().await, "bad_certificate");
 }
 
 #[tokio::test]
 async fn ticket_refused_after_ca_change() {
     let m = mtls();
-    let mut server = EchoServer::with(&m.settings).await;
+    let (mut server, acceptor) = with(&m.settings).await;
     first_connection(&mut server, &m).await;
 
     let mut changed = m.settings.clone();
-    changed.client_ca_pem = Some(Ca::new("Replacement Root").cert_pem.into_bytes());
-    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+    changed.client_cas = Some(vec![Ca::new("Replacement Root").cert_der]);
+    assert!(acceptor.swap(&changed).unwrap().trust_reset);
 
     assert_alert(
         round_trip(server.addr, m.client.clone()).await,
         AlertDescription::UnknownCA,
     );
-    assert_eq!(expect_refused(&mut server).await, "unknown_ca");
+    assert_eq!(server.refused().await, "unknown_ca");
 }
 
 #[tokio::test]
@@ -122,9 +125,8 @@ async fn ticket_refused_after_mode_change_tls12_too() {
         ..Default::default()
     };
     let client = client_config(&m.server_ca.cert_der, &opts);
-    let mut server = EchoServer::with(&m.settings).await;
-    round_trip(server.addr, client.clone()).await.unwrap();
-    server.outcome().await.unwrap();
+    let (mut server, acceptor) = with(&m.settings).await;
+    accepted(&mut server, client.clone()).await;
     // Control: without a change, TLS 1.2 resumes.
     let s = round_trip(server.addr, client.clone()).await.unwrap();
     assert_eq!(s.get_ref().1.handshake_kind(), Some(HandshakeKind::Resumed));
@@ -132,28 +134,28 @@ async fn ticket_refused_after_mode_change_tls12_too() {
 
     let mut changed = m.settings.clone();
     changed.client_allowed_sans = Some(vec![]);
-    assert!(server.acceptor.swap(&changed).unwrap().trust_reset);
+    assert!(acceptor.swap(&changed).unwrap().trust_reset);
     assert_alert(
         round_trip(server.addr, client).await,
         AlertDescription::BadCertificate,
     );
-    assert_eq!(expect_refused(&mut server).await, "bad_certificate");
+    assert_eq!(server.refused().await, "bad_certificate");
 }
 
 #[tokio::test]
 async fn swap_keeps_open_connection_and_serves_new_cert() {
     let ca = Ca::new("Root");
-    let old = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let mut server = EchoServer::with(&settings(&old)).await;
+    let old = ca.server(KeyAlg::EcdsaP256);
+    let (mut server, acceptor) = with(&settings(&old)).await;
     let cfg = client_config(&ca.cert_der, &ClientOpts::default());
     let mut kept = round_trip(server.addr, cfg.clone()).await.unwrap();
     assert_eq!(server.outcome().await.unwrap().generation, 1);
 
-    let new = ca.server(&rcgen::PKCS_ECDSA_P384_SHA384);
-    let report = server.acceptor.swap(&settings(&new)).unwrap();
+    let new = ca.server(KeyAlg::EcdsaP384);
+    let report = acceptor.swap(&settings(&new)).unwrap();
     assert_eq!(report.generation, 2);
     assert_eq!(
-        server.acceptor.current().key_type,
+        acceptor.current().key_type,
         scrapegate_tls::KeyType::EcdsaP384
     );
 
@@ -177,20 +179,19 @@ async fn swap_keeps_open_connection_and_serves_new_cert() {
 #[tokio::test]
 async fn failed_swap_keeps_last_good_state() {
     let ca = Ca::new("Root");
-    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let mut server = EchoServer::with(&settings(&leaf)).await;
-    let mut broken = settings(&leaf);
-    broken.key_pem = zeroize::Zeroizing::new(
-        ca.server(&rcgen::PKCS_ECDSA_P256_SHA256)
-            .key_pem
-            .into_bytes(),
-    );
-    let err = server.acceptor.swap(&broken).unwrap_err().to_string();
+    let leaf = ca.server(KeyAlg::EcdsaP256);
+    let (mut server, acceptor) = with(&settings(&leaf)).await;
+    // A mismatched key never gets here (the config load refuses it); what a swap can still
+    // refuse is a plan: here Go's HTTP/2 cipher rule, with a new certificate besides.
+    let mut broken = settings(&ca.server(KeyAlg::EcdsaP256));
+    broken.cipher_suites = vec![scrapegate_model::CipherSuite::EcdheEcdsaAes256GcmSha384];
+    broken.max_version = scrapegate_model::TlsVersion::Tls12;
+    let err = acceptor.swap(&broken).unwrap_err().to_string();
     assert!(
-        err.contains("private key does not match public key"),
+        err.contains("missing an HTTP/2-required AES_128_GCM_SHA256 cipher"),
         "{err}"
     );
-    assert_eq!(server.acceptor.current().generation, 1);
+    assert_eq!(acceptor.current().generation, 1);
     round_trip(
         server.addr,
         client_config(&ca.cert_der, &ClientOpts::default()),
@@ -205,9 +206,9 @@ async fn failed_swap_keeps_last_good_state() {
 #[tokio::test]
 async fn silent_client_times_out_without_blocking_others() {
     let ca = Ca::new("Root");
-    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let (acceptor, _) = TlsAcceptor::new(&settings(&leaf), true).unwrap();
-    let mut server = EchoServer::start(acceptor, Duration::from_millis(800)).await;
+    let leaf = ca.server(KeyAlg::EcdsaP256);
+    let acceptor = TlsAcceptor::new(&plan(&settings(&leaf), true).unwrap()).unwrap();
+    let mut server = serve(Arc::new(acceptor), Duration::from_millis(800)).await;
 
     let mut silent = TcpStream::connect(server.addr).await.unwrap();
     // Others complete while the silent one is pending: their outcomes arrive first.
@@ -223,7 +224,7 @@ async fn silent_client_times_out_without_blocking_others() {
             "a good client was not served first"
         );
     }
-    assert_eq!(expect_refused(&mut server).await, "timeout");
+    assert_eq!(server.refused().await, "timeout");
     let mut buf = [0u8; 16];
     let n = tokio::time::timeout(DEADLINE, silent.read(&mut buf))
         .await
@@ -237,12 +238,12 @@ async fn silent_client_times_out_without_blocking_others() {
 async fn partial_client_hello_times_out() {
     use tokio::io::AsyncWriteExt;
     let ca = Ca::new("Root");
-    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
-    let (acceptor, _) = TlsAcceptor::new(&settings(&leaf), true).unwrap();
-    let mut server = EchoServer::start(acceptor, Duration::from_millis(300)).await;
+    let leaf = ca.server(KeyAlg::EcdsaP256);
+    let acceptor = TlsAcceptor::new(&plan(&settings(&leaf), true).unwrap()).unwrap();
+    let mut server = serve(Arc::new(acceptor), Duration::from_millis(300)).await;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
         .await
         .unwrap();
-    assert_eq!(expect_refused(&mut server).await, "timeout");
+    assert_eq!(server.refused().await, "timeout");
 }

@@ -3,25 +3,32 @@
 
 mod common;
 
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::*;
+use common::{serve, with};
 use rustls::AlertDescription;
 use rustls::crypto::aws_lc_rs::{cipher_suite as cs, kx_group};
-use scrapegate_config::{CipherSuite, Curve, TlsVersion};
-use scrapegate_tls::{PLAIN_HTTP_RESPONSE, TlsAcceptor, kx_p521};
+use scrapegate_model::{CipherSuite, Curve, TlsSettings, TlsVersion};
+use scrapegate_testkit::pki::{Ca, KeyAlg, Leaf};
+use scrapegate_testkit::tls_client::{
+    ClientOpts, accepted, assert_alert, client_config, connect, round_trip,
+};
+use scrapegate_testkit::tools::s_client;
+use scrapegate_testkit::{DEADLINE, openssl, tls_settings as settings};
+use scrapegate_tls::{PLAIN_HTTP_RESPONSE, TlsAcceptor, kx_p521, plan};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 fn ecdsa_server() -> (Ca, Leaf) {
     let ca = Ca::new("Test Root");
-    let leaf = ca.server(&rcgen::PKCS_ECDSA_P256_SHA256);
+    let leaf = ca.server(KeyAlg::EcdsaP256);
     (ca, leaf)
 }
 
 fn rsa_server() -> (Ca, Leaf) {
     let ca = Ca::new("Test Root");
-    let leaf = ca.server(&rcgen::PKCS_RSA_SHA256);
+    let leaf = ca.server(KeyAlg::Rsa2048);
     (ca, leaf)
 }
 
@@ -29,7 +36,7 @@ fn rsa_server() -> (Ca, Leaf) {
 #[tokio::test]
 async fn plain_http_gets_go_400() {
     let (_, leaf) = ecdsa_server();
-    let mut server = EchoServer::with(&settings(&leaf)).await;
+    let mut server = with(&settings(&leaf)).await.0;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
         .await
@@ -40,14 +47,14 @@ async fn plain_http_gets_go_400() {
         .unwrap()
         .unwrap();
     assert_eq!(got, PLAIN_HTTP_RESPONSE);
-    assert_eq!(expect_refused(&mut server).await, "plain_http");
+    assert_eq!(server.refused().await, "plain_http");
 }
 
 /// A method prefix split over two segments is still recognised.
 #[tokio::test]
 async fn plain_http_split_prefix() {
     let (_, leaf) = ecdsa_server();
-    let mut server = EchoServer::with(&settings(&leaf)).await;
+    let mut server = with(&settings(&leaf)).await.0;
     let mut tcp = TcpStream::connect(server.addr).await.unwrap();
     tcp.set_nodelay(true).unwrap();
     tcp.write_all(b"PO").await.unwrap();
@@ -60,22 +67,19 @@ async fn plain_http_split_prefix() {
         .unwrap()
         .unwrap();
     assert_eq!(got, PLAIN_HTTP_RESPONSE);
-    assert_eq!(expect_refused(&mut server).await, "plain_http");
+    assert_eq!(server.refused().await, "plain_http");
 }
 
 /// Cases 4/5: a TLS client with defaults succeeds; ALPN picks h2 when offered.
 #[tokio::test]
 async fn default_tls_client_succeeds_with_h2() {
     let (ca, leaf) = ecdsa_server();
-    let mut server = EchoServer::with(&settings(&leaf)).await;
+    let mut server = with(&settings(&leaf)).await.0;
     let opts = ClientOpts {
         alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         ..Default::default()
     };
-    round_trip(server.addr, client_config(&ca.cert_der, &opts))
-        .await
-        .unwrap();
-    let info = server.outcome().await.unwrap();
+    let info = accepted(&mut server, client_config(&ca.cert_der, &opts)).await;
     assert!(info.alpn_h2);
     assert!(!info.resumed);
     assert_eq!(info.protocol, Some(rustls::ProtocolVersion::TLSv1_3));
@@ -90,8 +94,8 @@ async fn no_http2_offers_http11_only() {
     let mut s = settings(&leaf);
     s.cipher_suites = vec![CipherSuite::EcdheRsaAes256GcmSha384];
     s.max_version = TlsVersion::Tls12;
-    let (acceptor, _) = TlsAcceptor::new(&s, false).unwrap();
-    let mut server = EchoServer::start(acceptor, Duration::from_secs(10)).await;
+    let acceptor = TlsAcceptor::new(&plan(&s, false).unwrap()).unwrap();
+    let mut server = serve(Arc::new(acceptor), Duration::from_secs(10)).await;
     let opts = ClientOpts {
         alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
         ..Default::default()
@@ -113,18 +117,15 @@ fn http2_cipher_check_like_go() {
         CipherSuite::EcdheEcdsaAes256GcmSha384,
     ];
     s.max_version = TlsVersion::Tls12;
-    let err = TlsAcceptor::new(&s, true).unwrap_err().to_string();
+    let err = plan(&s, true).unwrap_err().to_string();
     assert!(
         err.contains("TLSConfig.CipherSuites is missing an HTTP/2-required"),
         "{err}"
     );
-    assert!(TlsAcceptor::new(&s, false).is_ok());
+    assert!(plan(&s, false).is_ok());
     s.min_version = TlsVersion::Tls13;
     s.max_version = TlsVersion::Default;
-    assert!(
-        TlsAcceptor::new(&s, true).is_ok(),
-        "min TLS13 skips the check"
-    );
+    assert!(plan(&s, true).is_ok(), "min TLS13 skips the check");
 }
 
 /// Case 6 (rustls): a TLS 1.2-only client against min_version TLS13 gets protocol_version.
@@ -133,7 +134,7 @@ async fn version_mismatch_protocol_version_alert() {
     let (ca, leaf) = ecdsa_server();
     let mut s = settings(&leaf);
     s.min_version = TlsVersion::Tls13;
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     let opts = ClientOpts {
         tls12_only: true,
         ..Default::default()
@@ -142,7 +143,7 @@ async fn version_mismatch_protocol_version_alert() {
         connect(server.addr, client_config(&ca.cert_der, &opts)).await,
         AlertDescription::ProtocolVersion,
     );
-    assert_eq!(expect_refused(&mut server).await, "protocol_version");
+    assert_eq!(server.refused().await, "protocol_version");
 }
 
 /// min_version > max_version: accepted, then every handshake is refused with protocol_version.
@@ -152,14 +153,15 @@ async fn min_above_max_refuses_every_handshake() {
     let mut s = settings(&leaf);
     s.min_version = TlsVersion::Tls13;
     s.max_version = TlsVersion::Tls12;
-    let (acceptor, warnings) = TlsAcceptor::new(&s, true).unwrap();
+    let plan = plan(&s, true).unwrap();
     assert!(
-        warnings
+        plan.warnings
             .iter()
             .any(|w| w.contains("every TLS handshake will be refused"))
     );
+    let acceptor = Arc::new(TlsAcceptor::new(&plan).unwrap());
     assert!(acceptor.current().refuses_all_handshakes());
-    let mut server = EchoServer::start(acceptor, Duration::from_secs(10)).await;
+    let mut server = serve(acceptor, Duration::from_secs(10)).await;
     for opts in [
         ClientOpts::default(),
         ClientOpts {
@@ -175,7 +177,7 @@ async fn min_above_max_refuses_every_handshake() {
             connect(server.addr, client_config(&ca.cert_der, &opts)).await,
             AlertDescription::ProtocolVersion,
         );
-        assert_eq!(expect_refused(&mut server).await, "protocol_version");
+        assert_eq!(server.refused().await, "protocol_version");
     }
 }
 
@@ -184,7 +186,7 @@ async fn min_above_max_refuses_every_handshake() {
 async fn openssl_tls11_client_gets_protocol_version() {
     let Some(_) = openssl() else { return };
     let (ca, leaf) = ecdsa_server();
-    let server = EchoServer::with(&settings(&leaf)).await;
+    let server = with(&settings(&leaf)).await.0;
     let dir = tempfile::tempdir().unwrap();
     // SECLEVEL=0 so OpenSSL 3 itself is willing to send a TLS 1.1 ClientHello.
     let out = s_client(
@@ -205,7 +207,7 @@ async fn openssl_min_above_max_gets_protocol_version() {
     let mut s = settings(&leaf);
     s.min_version = TlsVersion::Tls13;
     s.max_version = TlsVersion::Tls12;
-    let server = EchoServer::with(&s).await;
+    let server = with(&s).await.0;
     let dir = tempfile::tempdir().unwrap();
     let out = s_client(server.addr, dir.path(), &ca.cert_pem, &[]).await;
     assert!(out.contains("alert protocol version"), "{out}");
@@ -217,9 +219,16 @@ async fn all_ciphers_accepted() {
     let (ca, leaf) = ecdsa_server();
     let mut s = settings(&leaf);
     s.cipher_suites = CipherSuite::ALL.to_vec();
-    let (acceptor, warnings) = TlsAcceptor::new(&s, true).unwrap();
-    assert_eq!(warnings.iter().filter(|w| w.contains("CBC")).count(), 4);
-    let mut server = EchoServer::start(acceptor, Duration::from_secs(10)).await;
+    let plan = plan(&s, true).unwrap();
+    assert_eq!(
+        plan.warnings.iter().filter(|w| w.contains("CBC")).count(),
+        4
+    );
+    let mut server = serve(
+        Arc::new(TlsAcceptor::new(&plan).unwrap()),
+        Duration::from_secs(10),
+    )
+    .await;
     for opts in [
         ClientOpts::default(),
         ClientOpts {
@@ -227,18 +236,11 @@ async fn all_ciphers_accepted() {
             ..Default::default()
         },
     ] {
-        round_trip(server.addr, client_config(&ca.cert_der, &opts))
-            .await
-            .unwrap();
-        server.outcome().await.unwrap();
+        accepted(&mut server, client_config(&ca.cert_der, &opts)).await;
     }
 }
 
-fn some_ciphers(
-    leaf: &Leaf,
-    order: Vec<CipherSuite>,
-    prefer: bool,
-) -> scrapegate_config::TlsSettings {
+fn some_ciphers(leaf: &Leaf, order: Vec<CipherSuite>, prefer: bool) -> TlsSettings {
     let mut s = settings(leaf);
     s.cipher_suites = order;
     s.prefer_server_cipher_suites = prefer;
@@ -259,20 +261,17 @@ async fn cipher_restriction_and_negotiated_suite() {
         ..Default::default()
     };
     for (order, prefer) in [(vec![aes128, aes256], true), (vec![aes256, aes128], false)] {
-        let mut server = EchoServer::with(&some_ciphers(&leaf, order, prefer)).await;
+        let mut server = with(&some_ciphers(&leaf, order, prefer)).await.0;
         // Case 8: one allowed suite.
         let opts = client(vec![cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256]);
-        round_trip(server.addr, client_config(&ca.cert_der, &opts))
-            .await
-            .unwrap();
-        server.outcome().await.unwrap();
+        accepted(&mut server, client_config(&ca.cert_der, &opts)).await;
         // Case 9 (rustls has no CBC; ChaCha20 is equally outside the list): handshake_failure.
         let opts = client(vec![cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256]);
         assert_alert(
             connect(server.addr, client_config(&ca.cert_der, &opts)).await,
             AlertDescription::HandshakeFailure,
         );
-        assert_eq!(expect_refused(&mut server).await, "handshake_failure");
+        assert_eq!(server.refused().await, "handshake_failure");
         // Cases 10/11: client [AES128, AES256] → AES128 whatever the file's order; and Go's
         // own preference decides, not the client's: a client preferring AES-256 still gets
         // AES-128, as a Go server gives it.
@@ -287,10 +286,7 @@ async fn cipher_restriction_and_negotiated_suite() {
             ],
         ] {
             let opts = client(offered.to_vec());
-            round_trip(server.addr, client_config(&ca.cert_der, &opts))
-                .await
-                .unwrap();
-            let info = server.outcome().await.unwrap();
+            let info = accepted(&mut server, client_config(&ca.cert_der, &opts)).await;
             assert_eq!(
                 info.cipher_suite,
                 Some(C::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256)
@@ -313,7 +309,7 @@ async fn openssl_cbc_client_gets_handshake_failure() {
         ],
         true,
     );
-    let server = EchoServer::with(&s).await;
+    let server = with(&s).await.0;
     let dir = tempfile::tempdir().unwrap();
     let out = s_client(
         server.addr,
@@ -344,7 +340,7 @@ async fn all_curves_each_negotiates() {
     let (ca, leaf) = ecdsa_server();
     let mut s = settings(&leaf);
     s.curve_preferences = vec![Curve::P256, Curve::P384, Curve::P521, Curve::X25519];
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     for group in [
         kx_group::SECP256R1,
         kx_group::SECP384R1,
@@ -357,10 +353,7 @@ async fn all_curves_each_negotiates() {
                 tls12_only,
                 ..Default::default()
             };
-            round_trip(server.addr, client_config(&ca.cert_der, &opts))
-                .await
-                .unwrap();
-            server.outcome().await.unwrap();
+            accepted(&mut server, client_config(&ca.cert_der, &opts)).await;
         }
     }
 }
@@ -373,7 +366,7 @@ async fn some_curves_p521_only() {
     let mut s = settings(&leaf);
     s.min_version = TlsVersion::Tls13;
     s.curve_preferences = vec![Curve::P521];
-    let mut server = EchoServer::with(&s).await;
+    let mut server = with(&s).await.0;
     let opts = ClientOpts {
         groups: Some(vec![kx_p521::SECP521R1]),
         ..Default::default()
@@ -397,7 +390,7 @@ async fn some_curves_p521_only() {
         connect(server.addr, client_config(&ca.cert_der, &opts)).await,
         AlertDescription::HandshakeFailure,
     );
-    assert_eq!(expect_refused(&mut server).await, "handshake_failure");
+    assert_eq!(server.refused().await, "handshake_failure");
 }
 
 /// Cases 13/14 with openssl: P-521 really negotiates against OpenSSL's implementation.
@@ -408,7 +401,7 @@ async fn openssl_p521_and_p384() {
     let mut s = settings(&leaf);
     s.min_version = TlsVersion::Tls13;
     s.curve_preferences = vec![Curve::P521];
-    let server = EchoServer::with(&s).await;
+    let server = with(&s).await.0;
     let dir = tempfile::tempdir().unwrap();
     let out = s_client(server.addr, dir.path(), &ca.cert_pem, &["-groups", "P-521"]).await;
     assert!(out.contains("Verify return code: 0 (ok)"), "{out}");
@@ -421,7 +414,7 @@ async fn openssl_p521_and_p384() {
 #[tokio::test]
 async fn default_curves_include_hybrid_and_p521() {
     let (ca, leaf) = ecdsa_server();
-    let mut server = EchoServer::with(&settings(&leaf)).await;
+    let mut server = with(&settings(&leaf)).await.0;
     for group in [kx_group::X25519MLKEM768, kx_p521::SECP521R1] {
         let opts = ClientOpts {
             groups: Some(vec![group]),

@@ -9,42 +9,67 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use super::*;
-use crate::RateLimit;
 
 const DEADLINE: Duration = Duration::from_secs(10);
 
-fn fake_load(path: &Path) -> Result<ValidatedConfig, ConfigError> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| ConfigError::new(format!("open {}: {e}", path.display())))?;
+/// What the stand-in format holds: the value line and the text all named files share.
+#[derive(Debug)]
+struct FakeConfig {
+    value: String,
+    pair: Option<String>,
+    files: Vec<PathBuf>,
+}
+
+/// The stand-in source: `path` read by `load` (normally [`fake_load`]).
+struct FakeSource {
+    path: PathBuf,
+    load: fn(&Path) -> Result<FakeConfig, String>,
+}
+
+impl Source for FakeSource {
+    type Config = FakeConfig;
+    type Error = String;
+
+    fn load(&self) -> Result<FakeConfig, String> {
+        (self.load)(&self.path)
+    }
+
+    fn files(config: &FakeConfig) -> Vec<PathBuf> {
+        config.files.clone()
+    }
+
+    fn referenced_files(&self) -> Vec<PathBuf> {
+        fake_referenced(&self.path)
+    }
+
+    fn name(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+fn fake_load(path: &Path) -> Result<FakeConfig, String> {
+    let text = fs::read_to_string(path).map_err(|e| format!("open {}: {e}", path.display()))?;
     let mut lines = text.lines();
     let value = lines.next().unwrap_or_default().to_string();
     if value == "bad" {
-        return Err(ConfigError::new("bad value"));
+        return Err("bad value".into());
     }
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut files = vec![path.to_path_buf()];
     let mut contents = Vec::new();
     for name in lines.filter(|l| !l.is_empty()) {
         let file = dir.join(name);
-        let body = fs::read_to_string(&file)
-            .map_err(|e| ConfigError::new(format!("open {}: {e}", file.display())))?;
+        let body =
+            fs::read_to_string(&file).map_err(|e| format!("open {}: {e}", file.display()))?;
         contents.push(body);
         files.push(file);
     }
     if contents.windows(2).any(|w| w[0] != w[1]) {
-        return Err(ConfigError::new("failed to load X509KeyPair: mismatch"));
+        return Err("failed to load X509KeyPair: mismatch".into());
     }
-    let mut headers = vec![("value".to_string(), value)];
-    if let Some(first) = contents.first() {
-        headers.push(("pair".to_string(), first.clone()));
-    }
-    Ok(ValidatedConfig {
-        path: path.to_path_buf(),
-        tls: None,
-        http2: false,
-        headers,
-        users: Vec::new(),
-        rate_limit: RateLimit::default(),
+    Ok(FakeConfig {
+        value,
+        pair: contents.first().cloned(),
         files,
     })
 }
@@ -64,14 +89,21 @@ fn fake_referenced(path: &Path) -> Vec<PathBuf> {
     files
 }
 
-const FAKE: Loader = Loader {
-    load: fake_load,
-    referenced: fake_referenced,
-};
+fn start_with(
+    path: &Path,
+    opts: WatchOptions,
+    load_fn: fn(&Path) -> Result<FakeConfig, String>,
+) -> Watcher<FakeSource> {
+    let source = FakeSource {
+        path: path.to_path_buf(),
+        load: load_fn,
+    };
+    let initial = load(&source).expect("initial config");
+    spawn(source, &initial, opts)
+}
 
-fn start(path: &Path, opts: WatchOptions) -> Watcher {
-    let initial = fake_load(path).expect("initial config");
-    spawn_with(path.to_path_buf(), &initial, opts, FAKE)
+fn start(path: &Path, opts: WatchOptions) -> Watcher<FakeSource> {
+    start_with(path, opts, fake_load)
 }
 
 fn notify_only() -> WatchOptions {
@@ -82,21 +114,19 @@ fn notify_only() -> WatchOptions {
     }
 }
 
-async fn next(watcher: &mut Watcher, within: Duration) -> WatchEvent {
+async fn next(watcher: &mut Watcher<FakeSource>, within: Duration) -> WatchEvent<FakeSource> {
     tokio::time::timeout(within, watcher.events().recv())
         .await
         .expect("no event before the deadline")
         .expect("watcher stopped")
 }
 
-fn header<'a>(event: &'a WatchEvent, name: &str) -> &'a str {
+fn header<'a>(event: &'a WatchEvent<FakeSource>, name: &str) -> &'a str {
     match event {
-        WatchEvent::Loaded(config) => config
-            .headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, v)| v.as_str())
-            .unwrap_or("<none>"),
+        WatchEvent::Loaded(config) => match name {
+            "value" => &config.value,
+            _ => config.pair.as_deref().unwrap_or("<none>"),
+        },
         WatchEvent::Failed { error } => panic!("expected Loaded, got Failed: {error}"),
     }
 }
@@ -219,7 +249,7 @@ async fn kubernetes_data_swap() {
 
 /// A stand-in loader for a writer that truncates and then writes: whenever it reads an empty
 /// file, the "writer" finishes its write a moment after the read.
-fn load_racing_a_writer(path: &Path) -> Result<ValidatedConfig, ConfigError> {
+fn load_racing_a_writer(path: &Path) -> Result<FakeConfig, String> {
     let result = fake_load(path);
     if fs::metadata(path).map(|m| m.len() == 0).unwrap_or(false) {
         let path = path.to_path_buf();
@@ -236,12 +266,7 @@ async fn truncate_then_write_never_applies_the_empty_window() {
     let dir = tempfile::tempdir().unwrap();
     let yml = dir.path().join("web.yml");
     fs::write(&yml, "before\n").unwrap();
-    let initial = fake_load(&yml).unwrap();
-    let loader = Loader {
-        load: load_racing_a_writer,
-        referenced: fake_referenced,
-    };
-    let mut watcher = spawn_with(yml.clone(), &initial, notify_only(), loader);
+    let mut watcher = start_with(&yml, notify_only(), load_racing_a_writer);
     // The truncation: an empty file is a valid config for the loader, as for the real one.
     fs::write(&yml, "").unwrap();
     assert_eq!(

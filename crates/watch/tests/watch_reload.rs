@@ -5,8 +5,35 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use scrapegate_config::watch::{self, WatchEvent, WatchOptions, Watcher};
-use scrapegate_config::{ValidatedConfig, load};
+use scrapegate_config::{ConfigError, ValidatedConfig, referenced_files};
+use scrapegate_testkit::pki::{KeyAlg, Leaf, LeafSpec, self_signed};
+use scrapegate_watch::{Source, WatchEvent, WatchOptions, Watcher};
+
+/// A web.yml, read with the real `scrapegate_config::load`.
+struct WebYml(PathBuf);
+
+impl Source for WebYml {
+    type Config = ValidatedConfig;
+    type Error = ConfigError;
+
+    fn load(&self) -> Result<ValidatedConfig, ConfigError> {
+        scrapegate_config::load(&self.0)
+    }
+
+    fn files(config: &ValidatedConfig) -> Vec<PathBuf> {
+        config.files.clone()
+    }
+
+    fn referenced_files(&self) -> Vec<PathBuf> {
+        referenced_files(&self.0)
+    }
+
+    fn name(&self) -> String {
+        self.0.display().to_string()
+    }
+}
+
+type Event = WatchEvent<WebYml>;
 
 /// Upper bound for an event that should come promptly (generous: 2 shared cores).
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -31,8 +58,8 @@ fn csp(config: &ValidatedConfig) -> Option<&str> {
     config
         .headers
         .iter()
-        .find(|(name, _)| name == "Content-Security-Policy")
-        .map(|(_, value)| value.as_str())
+        .find(|(name, _)| name == "content-security-policy")
+        .and_then(|(_, value)| value.to_str().ok())
 }
 
 fn notify_only() -> WatchOptions {
@@ -53,20 +80,21 @@ fn poll_only(every: Duration) -> WatchOptions {
 }
 
 /// Loads `path` and starts a watcher on it.
-fn start(path: &Path, opts: WatchOptions) -> (ValidatedConfig, Watcher) {
-    let initial = load(path).expect("initial config loads");
-    let watcher = watch::spawn(path.to_path_buf(), &initial, opts);
-    (initial, watcher)
+fn start(path: &Path, opts: WatchOptions) -> (ValidatedConfig, Watcher<WebYml>) {
+    let source = WebYml(path.to_path_buf());
+    let initial = scrapegate_watch::load(&source).expect("initial config loads");
+    let watcher = scrapegate_watch::spawn(source, &initial, opts);
+    (initial.config, watcher)
 }
 
-async fn next_event(watcher: &mut Watcher, within: Duration) -> WatchEvent {
+async fn next_event(watcher: &mut Watcher<WebYml>, within: Duration) -> Event {
     tokio::time::timeout(within, watcher.events().recv())
         .await
         .expect("no watch event before the deadline")
         .expect("watcher stopped")
 }
 
-async fn next_loaded(watcher: &mut Watcher) -> std::sync::Arc<ValidatedConfig> {
+async fn next_loaded(watcher: &mut Watcher<WebYml>) -> std::sync::Arc<ValidatedConfig> {
     match next_event(watcher, DEADLINE).await {
         WatchEvent::Loaded(config) => config,
         WatchEvent::Failed { error } => panic!("expected Loaded, got Failed: {error}"),
@@ -75,7 +103,7 @@ async fn next_loaded(watcher: &mut Watcher) -> std::sync::Arc<ValidatedConfig> {
 
 /// Waits for the next event and expects `Loaded` with the given CSP value. Earlier events for
 /// intermediate states of the same edit are not expected: the tests write whole files.
-async fn expect_csp(watcher: &mut Watcher, want: &str) {
+async fn expect_csp(watcher: &mut Watcher<WebYml>, want: &str) {
     let config = next_loaded(watcher).await;
     assert_eq!(csp(&config), Some(want));
 }
@@ -88,7 +116,7 @@ fn atomic_write(path: &Path, content: &[u8]) {
 }
 
 /// A proof that the watcher has nothing pending: a forced reload's `Loaded` comes next.
-async fn expect_quiet_then_trigger(watcher: &mut Watcher, want_csp: &str) {
+async fn expect_quiet_then_trigger(watcher: &mut Watcher<WebYml>, want_csp: &str) {
     watcher.trigger();
     expect_csp(watcher, want_csp).await;
 }
@@ -308,17 +336,11 @@ async fn watch_trigger_reports_failure_every_time() {
 
 // ---- TLS: certificate and key files -------------------------------------------------------
 
-struct Pair {
-    cert_pem: String,
-    key_pem: String,
-}
+type Pair = Leaf;
 
+/// A self-signed certificate for `localhost` and its key.
 fn new_pair() -> Pair {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    Pair {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
-    }
+    self_signed(&LeafSpec::server(KeyAlg::EcdsaP256))
 }
 
 fn tls_yml(cert: &str, key: &str) -> String {
@@ -326,15 +348,16 @@ fn tls_yml(cert: &str, key: &str) -> String {
 }
 
 fn write_pair(dir: &Path, pair: &Pair) {
-    fs::write(dir.join("server.crt"), &pair.cert_pem).unwrap();
-    fs::write(dir.join("server.key"), &pair.key_pem).unwrap();
+    pair.write(dir, "server");
 }
 
-fn served_pair(config: &ValidatedConfig) -> (String, String) {
+/// The served leaf (DER) and the served key's public half (DER SubjectPublicKeyInfo).
+fn served_pair(config: &ValidatedConfig) -> (Vec<u8>, Vec<u8>) {
     let tls = config.tls.as_ref().expect("TLS enabled");
+    let key = tls.certificate.certified_key.key.public_key();
     (
-        String::from_utf8(tls.cert_chain_pem.clone()).unwrap(),
-        String::from_utf8(tls.key_pem.to_vec()).unwrap(),
+        tls.certificate.chain()[0].to_vec(),
+        key.expect("public key").as_ref().to_vec(),
     )
 }
 
@@ -346,7 +369,7 @@ async fn watch_cert_then_key_never_loads_mismatched_pair() {
     let yml = dir.path().join("web.yml");
     fs::write(&yml, tls_yml("server.crt", "server.key")).unwrap();
     let (initial, mut watcher) = start(&yml, notify_only());
-    assert_eq!(served_pair(&initial).0.trim(), pairs[0].cert_pem.trim());
+    assert_eq!(served_pair(&initial).0, pairs[0].cert_der.to_vec());
 
     for (step, pair) in pairs.iter().enumerate().skip(1) {
         // Certificate first; the key follows after the retries are exhausted, so the
@@ -369,8 +392,8 @@ async fn watch_cert_then_key_never_loads_mismatched_pair() {
         atomic_write(&dir.path().join("server.key"), pair.key_pem.as_bytes());
         let config = next_loaded(&mut watcher).await;
         let (cert, key) = served_pair(&config);
-        assert_eq!(cert.trim(), pair.cert_pem.trim(), "step {step}");
-        assert_eq!(key.trim(), pair.key_pem.trim(), "step {step}");
+        assert_eq!(cert, pair.cert_der.to_vec(), "step {step}");
+        assert_eq!(key, pair.public_key_der, "step {step}");
     }
 }
 
@@ -390,8 +413,8 @@ async fn watch_cert_and_key_close_together_load_once_matched() {
     atomic_write(&dir.path().join("server.key"), new.key_pem.as_bytes());
     let config = next_loaded(&mut watcher).await;
     let (cert, key) = served_pair(&config);
-    assert_eq!(cert.trim(), new.cert_pem.trim());
-    assert_eq!(key.trim(), new.key_pem.trim());
+    assert_eq!(cert, new.cert_der.to_vec());
+    assert_eq!(key, new.public_key_der);
 }
 
 #[tokio::test]
@@ -413,7 +436,7 @@ async fn watch_follows_files_moved_to_a_new_directory() {
         tls_yml("certs/server.crt", "certs/server.key").as_bytes(),
     );
     let config = next_loaded(&mut watcher).await;
-    assert_eq!(served_pair(&config).0.trim(), second.cert_pem.trim());
+    assert_eq!(served_pair(&config).0, second.cert_der.to_vec());
 
     // A rotation inside the new directory (both files swapped, key first then cert, each
     // atomically; the intermediate state fails validation and is retried).
@@ -424,16 +447,17 @@ async fn watch_follows_files_moved_to_a_new_directory() {
     fs::rename(staging.join("server.key"), other.join("server.key")).unwrap();
     fs::rename(staging.join("server.crt"), other.join("server.crt")).unwrap();
     let config = next_loaded(&mut watcher).await;
-    assert_eq!(served_pair(&config).0.trim(), third.cert_pem.trim());
+    assert_eq!(served_pair(&config).0, third.cert_der.to_vec());
 }
 
 #[tokio::test]
 async fn watch_change_between_load_and_spawn_is_reported() {
     let (_dir, yml) = headers_dir("loaded");
-    let initial = load(&yml).unwrap();
+    let source = WebYml(yml.clone());
+    let initial = scrapegate_watch::load(&source).unwrap();
     // The file moves on before the watcher exists; no event will ever mention it.
     fs::write(&yml, headers_yml("newer")).unwrap();
-    let mut watcher = watch::spawn(yml.clone(), &initial, notify_only());
+    let mut watcher = scrapegate_watch::spawn(source, &initial, notify_only());
     expect_csp(&mut watcher, "newer").await;
 }
 
@@ -470,5 +494,5 @@ async fn watch_broken_config_watches_the_files_it_points_to() {
     fs::rename(staging.join("server.key"), other.join("server.key")).unwrap();
     fs::rename(staging.join("server.crt"), other.join("server.crt")).unwrap();
     let config = next_loaded(&mut watcher).await;
-    assert_eq!(served_pair(&config).0.trim(), second.cert_pem.trim());
+    assert_eq!(served_pair(&config).0, second.cert_der.to_vec());
 }
