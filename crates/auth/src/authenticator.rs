@@ -80,6 +80,29 @@ pub enum AuthDecision {
     },
 }
 
+/// Why a request was denied, for the operator's log only: clients get the same answer,
+/// status and timing whichever it is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DenyReason {
+    /// No `Authorization: Basic` header, or one that does not decode.
+    Missing,
+    /// The user is not configured.
+    UnknownUser,
+    /// A configured user with the wrong password.
+    BadPassword,
+}
+
+impl DenyReason {
+    /// The access log's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Missing => "missing",
+            Self::UnknownUser => "unknown_user",
+            Self::BadPassword => "bad_password",
+        }
+    }
+}
+
 /// How far [`Authenticator::decide_now`] got.
 enum Step {
     Decided(AuthDecision),
@@ -161,6 +184,20 @@ impl Authenticator {
     /// token), so every kind shares the per-source limiter.
     pub fn record_failure(&self, peer: IpAddr) {
         self.limiter.record_failure(peer);
+    }
+
+    /// Why a request that [`Authenticator::check`] denied was denied, and the user name it
+    /// claimed (a header lookup, no bcrypt). For the operator's log only.
+    pub fn why_denied(&self, authorization: Option<&[u8]>) -> (DenyReason, Option<String>) {
+        let Some(credentials) = authorization.and_then(crate::header::parse_basic_auth) else {
+            return (DenyReason::Missing, None);
+        };
+        let user = credentials.username();
+        let reason = match self.users.load().lookup(user) {
+            Some((_, true)) => DenyReason::BadPassword,
+            _ => DenyReason::UnknownUser,
+        };
+        (reason, Some(String::from_utf8_lossy(user).into_owned()))
     }
 
     /// Whether any user is configured (without users every request is allowed, as in Go).

@@ -42,7 +42,7 @@ pub mod verify;
 /// bcrypt hash parsing lives in the model crate (the config crate parses, this crate verifies).
 pub use scrapegate_model::bcrypt as go_hash;
 
-pub use authenticator::{AuthDecision, AuthSettings, Authenticator};
+pub use authenticator::{AuthDecision, AuthSettings, Authenticator, DenyReason};
 pub use bearer::{BearerTokens, parse_bearer};
 pub use users::PreparedUsers;
 pub use go_hash::{GoBcryptError, GoBcryptHash};

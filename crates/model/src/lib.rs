@@ -11,10 +11,14 @@
 
 pub mod bcrypt;
 pub mod duration;
+pub mod policy;
 pub mod time;
 pub mod tls;
+pub mod upstream;
 pub mod web;
 
 pub use bcrypt::{GoBcryptError, GoBcryptHash};
+pub use policy::{Allow, BearerToken, Policy, RouteRule};
 pub use tls::{CipherSuite, ClientAuth, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion};
-pub use web::{RateLimit, User, ValidatedConfig};
+pub use upstream::UpstreamUrl;
+pub use web::{ConfigSet, RateLimit, User, ValidatedConfig};

@@ -68,3 +68,22 @@ pub struct ValidatedConfig {
     /// Every file this config depends on (web.yml first), for the watcher.
     pub files: Vec<PathBuf>,
 }
+
+/// One generation's configuration files, validated together: web.yml (the toolkit's file)
+/// and the optional scrapegate.yml, whose rules were checked against this web.yml.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSet {
+    /// `None`: no `--web.config.file` (plain HTTP, no users).
+    pub web: Option<ValidatedConfig>,
+    /// `None`: no `--config.file`.
+    pub policy: Option<crate::policy::Policy>,
+}
+
+impl ConfigSet {
+    /// Every file of the generation (web.yml's, then scrapegate.yml's), for the watcher.
+    pub fn files(&self) -> Vec<PathBuf> {
+        let web = self.web.iter().flat_map(|w| w.files.iter());
+        let policy = self.policy.iter().flat_map(|p| p.files.iter());
+        web.chain(policy).cloned().collect()
+    }
+}

@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use clap::Args;
 use scrapegate_model::duration::{format_go, parse_duration_value};
-use scrapegate_server::reload::{self, Reloader, WebConfigSource};
+use scrapegate_server::reload::{self, ConfigSource, Reloader};
 use scrapegate_server::{Gateway, Routes, ServerOptions, UpstreamOptions, listener};
 use scrapegate_watch::WatchOptions;
 use tokio::net::TcpListener;
@@ -27,6 +27,16 @@ pub struct ServeArgs {
     /// web.yml path; absent = plain HTTP, no auth.
     #[arg(long = "web.config.file")]
     pub web_config_file: Option<PathBuf>,
+
+    /// scrapegate.yml path: bearer tokens, routes with allow rules and anonymous paths
+    /// (optional; watched and reloaded together with web.yml).
+    #[arg(long = "config.file")]
+    pub config_file: Option<PathBuf>,
+
+    /// Write one access-log line per request (remote address, listener, method, path without
+    /// query, route, status, bytes, duration, identity, auth result) in --log.format.
+    #[arg(long = "log.access")]
+    pub log_access: bool,
 
     /// How often web.yml and its files are re-read as a safety net besides inotify (0s: only
     /// when inotify reports a change).
@@ -125,6 +135,7 @@ impl ServeArgs {
             max_connections: self.max_connections,
             max_header_bytes: self.max_header_bytes,
             pipeline_flush: self.pipeline_flush,
+            access_log: self.log_access,
             upstream: UpstreamOptions {
                 timeout: self.upstream_timeout,
                 pool_idle_timeout: self.upstream_idle_timeout,
@@ -195,7 +206,7 @@ async fn open_listeners(args: &ServeArgs) -> Result<Vec<TcpListener>, String> {
 
 async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Result<(), String> {
     let routes = Routes::new(args.upstream.as_deref(), &args.routes).map_err(|e| e.to_string())?;
-    if routes.is_empty() {
+    if routes.is_empty() && args.config_file.is_none() {
         return Err("no upstream: set --upstream URL or at least one --route PREFIX=URL".into());
     }
     // Go opens every listener before reading the config.
@@ -216,20 +227,23 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
         tracing::info!(address = %a, "Listening on");
     }
 
-    let source = args.web_config_file.clone().map(WebConfigSource::new);
-    let loaded = match &source {
-        None => None,
-        Some(source) => Some(reload::load(source).map_err(|e| e.to_string())?),
-    };
-    let config = loaded.as_ref().map(|l| &l.config);
+    let source = ConfigSource::new(args.web_config_file.clone(), args.config_file.clone());
+    let loaded = reload::load(&source).map_err(|e| e.to_string())?;
+    let set = &loaded.config;
+    if set.policy.as_ref().is_some_and(|p| p.routes.is_empty()) && routes.is_empty() {
+        return Err(
+            "no upstream: set --upstream URL, --route PREFIX=URL or routes in --config.file"
+                .into(),
+        );
+    }
     let file = args
         .web_config_file
         .as_ref()
         .map(|p| p.display().to_string())
         .unwrap_or_default();
     let (gateway, plan_warnings) =
-        Gateway::new(config, routes, args.server_options()).map_err(|e| e.to_string())?;
-    if let Some(cfg) = config {
+        Gateway::start(set, routes, args.server_options()).map_err(|e| e.to_string())?;
+    if let Some(cfg) = &set.web {
         for w in plan_warnings.into_iter().chain(scrapegate_config::warnings(cfg)) {
             tracing::warn!(file = %file, "{w}");
         }
@@ -281,19 +295,18 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
     let mut sigterm = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut sigint = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut sighup = signal(SignalKind::hangup()).map_err(|e| e.to_string())?;
-    let reloader = match (source, &loaded) {
-        (Some(source), Some(loaded)) => Some(Reloader::spawn(
+    let reloader = (!source.is_empty()).then(|| {
+        Reloader::spawn(
             gateway.clone(),
             source,
-            loaded,
+            &loaded,
             WatchOptions {
                 poll_interval: args.poll_interval,
                 use_notify: !args.no_inotify,
                 ..WatchOptions::default()
             },
-        )),
-        _ => None,
-    };
+        )
+    });
 
     loop {
         tokio::select! {
@@ -301,7 +314,7 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
             _ = sigint.recv() => break,
             _ = sighup.recv() => match &reloader {
                 Some(r) => r.force(),
-                None => tracing::info!("SIGHUP ignored: no --web.config.file"),
+                None => tracing::info!("SIGHUP ignored: no --web.config.file or --config.file"),
             },
         }
     }

@@ -25,7 +25,8 @@ pub enum Format {
     Json,
 }
 
-pub fn init(level: Level, format: Format) {
+/// Sets up the subscriber; `access` turns the access log (`--log.access`) on, at any level.
+pub fn init(level: Level, format: Format, access: bool) {
     let level = match level {
         Level::Debug => tracing::Level::DEBUG,
         Level::Info => tracing::Level::INFO,
@@ -40,6 +41,15 @@ pub fn init(level: Level, format: Format) {
         .with_target("scrapegate_server", level)
         .with_target("scrapegate_config", level)
         .with_target("scrapegate_watch", level)
+        // The access log is its own switch: on with --log.access whatever --log.level says.
+        .with_target(
+            "scrapegate::access",
+            if access {
+                tracing_subscriber::filter::LevelFilter::INFO
+            } else {
+                tracing_subscriber::filter::LevelFilter::OFF
+            },
+        )
         .with_target("scrapegate_tls", level)
         .with_target("scrapegate_auth", level)
         // rustls warns about what a client sent (an IP address as SNI, odd extensions) once

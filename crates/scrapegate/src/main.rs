@@ -57,7 +57,12 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    logging::init(cli.log_level, cli.log_format);
+    let access = match &cli.command {
+        None => cli.serve.log_access,
+        Some(Command::Serve(args)) => args.log_access,
+        Some(_) => false,
+    };
+    logging::init(cli.log_level, cli.log_format, access);
     match cli.command {
         None => cmd_serve::run(cli.serve),
         Some(Command::Serve(args)) => cmd_serve::run(*args),

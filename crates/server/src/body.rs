@@ -58,11 +58,29 @@ pub fn text(status: StatusCode, text: &'static str) -> Response<GateBody> {
     resp
 }
 
-/// 401 with `WWW-Authenticate: Basic` (no realm), as the toolkit answers.
-pub fn unauthorized() -> Response<GateBody> {
+/// 401 with a `WWW-Authenticate` challenge for each kind of credential configured: `Basic`
+/// (no realm, as the toolkit answers) and/or `Bearer`.
+pub fn unauthorized(basic: bool, bearer: bool) -> Response<GateBody> {
     let mut resp = text(StatusCode::UNAUTHORIZED, "Unauthorized\n");
-    resp.headers_mut()
-        .insert(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    let headers = resp.headers_mut();
+    if basic || !bearer {
+        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Basic"));
+    }
+    if bearer {
+        headers.append(WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+    }
+    resp
+}
+
+/// 403 for an authenticated request its route's `allow` rule does not admit.
+pub fn forbidden() -> Response<GateBody> {
+    text(StatusCode::FORBIDDEN, "Forbidden\n")
+}
+
+/// 405 with the `Allow` header listing what the route permits.
+pub fn method_not_allowed(allow: HeaderValue) -> Response<GateBody> {
+    let mut resp = text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+    resp.headers_mut().insert(http::header::ALLOW, allow);
     resp
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use arc_swap::ArcSwap;
 use scrapegate_auth::Authenticator;
 use scrapegate_config::{ConfigError, ValidatedConfig};
+use scrapegate_model::ConfigSet;
 use scrapegate_tls::TlsError;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
@@ -22,26 +23,37 @@ use crate::front::conn::{self, ConnTracker};
 use crate::front::tls::TlsFront;
 use crate::front::{Front, Readiness};
 use crate::gate::GateState;
-use crate::generation::{self, Generation, ReloadError, ReloadReport};
+use crate::gate::trace::Trace;
+use crate::generation::{self, Fixed, Generation, ReloadError, ReloadReport, RouteConflict};
 use crate::options::{ServerOptions, builders};
 use crate::routes::Routes;
 use crate::telemetry::{Metrics, Telemetry};
 use crate::upstream::{Origin, Upstream};
 
-/// The gateway could not start: its TLS settings cannot be served (the check a reload runs
-/// too).
+/// The gateway could not start (the same checks refuse a reload).
 #[derive(Debug)]
-pub struct GatewayError(pub TlsError);
+pub enum GatewayError {
+    /// The TLS settings cannot be served.
+    Tls(TlsError),
+    /// Routes come from both the flags and scrapegate.yml.
+    Routes(RouteConflict),
+}
 
 impl std::fmt::Display for GatewayError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "tls_server_config: {}", self.0)
+        match self {
+            Self::Tls(e) => write!(f, "tls_server_config: {e}"),
+            Self::Routes(e) => e.fmt(f),
+        }
     }
 }
 
 impl std::error::Error for GatewayError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.0)
+        match self {
+            Self::Tls(e) => Some(e),
+            Self::Routes(e) => Some(e),
+        }
     }
 }
 
@@ -58,6 +70,8 @@ struct Inner {
     telemetry_app: Arc<TelemetryApp>,
     health: Arc<HealthApp>,
     telemetry: Arc<Telemetry>,
+    /// `--upstream`/`--route`: the routes of every generation whose scrapegate.yml has none.
+    flag_routes: Routes,
     /// Serialises reloads, so a prepared generation is committed on top of the one it was
     /// prepared against.
     reload_lock: Mutex<()>,
@@ -80,23 +94,40 @@ fn unix_now() -> f64 {
 }
 
 impl Gateway {
-    /// Builds the gateway from the start-up config (`None`: no web.yml, plain HTTP, no auth).
-    /// Returns the TLS plan's warnings (settings clamped for rustls) to log.
+    /// Builds the gateway from a start-up web.yml alone (`None`: no web.yml, plain HTTP, no
+    /// auth) and the flags' routes. Returns the TLS plan's warnings to log.
     pub fn new(
         cfg: Option<&ValidatedConfig>,
         routes: Routes,
         opts: ServerOptions,
     ) -> Result<(Self, Vec<String>), GatewayError> {
+        let set = ConfigSet {
+            web: cfg.cloned(),
+            policy: None,
+        };
+        Self::start(&set, routes, opts)
+    }
+
+    /// Builds the gateway from its start-up configuration files and the flags' routes (which
+    /// serve unless scrapegate.yml has routes; both at once is an error). Returns the TLS
+    /// plan's warnings (settings clamped for rustls) to log.
+    pub fn start(
+        set: &ConfigSet,
+        flag_routes: Routes,
+        opts: ServerOptions,
+    ) -> Result<(Self, Vec<String>), GatewayError> {
+        let cfg = set.web.as_ref();
         let mut warnings = Vec::new();
         let (tls, http2) = match cfg.and_then(|c| c.tls.as_ref().map(|t| (c, t))) {
             None => (None, false),
             Some((cfg, settings)) => {
-                let plan = scrapegate_tls::plan(settings, cfg.http2).map_err(GatewayError)?;
-                let front = TlsFront::new(&plan).map_err(GatewayError)?;
+                let plan = scrapegate_tls::plan(settings, cfg.http2).map_err(GatewayError::Tls)?;
+                let front = TlsFront::new(&plan).map_err(GatewayError::Tls)?;
                 warnings.extend(plan.warnings);
                 (Some(front), cfg.http2)
             }
         };
+        let generation = Generation::of(set, 1, &flag_routes).map_err(GatewayError::Routes)?;
         let users = cfg.map_or(&[][..], |c| &c.users);
         let auth = Arc::new(Authenticator::new(users, opts.auth.clone()));
         let telemetry = Arc::new(Telemetry::new(&auth));
@@ -107,7 +138,6 @@ impl Gateway {
         if let Some(front) = &tls {
             metrics.cert_not_after.set(front.cert_not_after());
         }
-        let generation = cfg.map_or_else(Generation::unconfigured, |c| Generation::of(c, 1));
         let gate = Arc::new(GateState {
             generation: ArcSwap::from_pointee(generation),
             auth,
@@ -128,7 +158,6 @@ impl Gateway {
         let inner = Inner {
             proxy: Arc::new(ProxyApp {
                 gate: Arc::clone(&gate),
-                routes,
                 upstream: Upstream::new(&front.opts.upstream),
             }),
             telemetry_app: Arc::new(TelemetryApp {
@@ -140,6 +169,7 @@ impl Gateway {
             front,
             gate,
             telemetry,
+            flag_routes,
             reload_lock: Mutex::new(()),
         };
         Ok((
@@ -180,12 +210,25 @@ impl Gateway {
     /// error nothing request-visible changes and the last good generation keeps serving.
     /// Counted either way in `scrapegate_config_reloads_total` and the last-reload gauges.
     pub fn apply(&self, cfg: &ValidatedConfig) -> Result<ReloadReport, ReloadError> {
+        self.apply_set(&ConfigSet {
+            web: Some(cfg.clone()),
+            policy: None,
+        })
+    }
+
+    /// [`Gateway::apply`] for a web.yml and scrapegate.yml pair loaded together.
+    pub fn apply_set(&self, set: &ConfigSet) -> Result<ReloadReport, ReloadError> {
         let inner = &*self.inner;
         let result = {
             let _serialised = inner.reload_lock.lock().unwrap_or_else(|p| p.into_inner());
             let tls = inner.front.tls.as_ref();
+            let fixed = Fixed {
+                tls,
+                http2: inner.front.http2,
+                flag_routes: &inner.flag_routes,
+            };
             let next = self.generation() + 1;
-            generation::prepare(cfg, next, tls, inner.front.http2, &inner.gate)
+            generation::prepare(set, next, &fixed, &inner.gate)
                 .map(|prepared| generation::commit(prepared, tls, &inner.gate))
         };
         match &result {
@@ -267,7 +310,7 @@ impl Gateway {
         https: bool,
     ) -> http::Response<GateBody> {
         let origin = Origin::new(peer.ip(), https);
-        self.inner.proxy.call(req, &origin).await
+        self.inner.proxy.call(req, &origin, &mut Trace::default()).await
     }
 
     /// Serves one already-accepted plain-HTTP/1.1 connection over any byte stream (e.g. a
@@ -282,8 +325,8 @@ impl Gateway {
             &self.inner.front,
             Arc::clone(&self.inner.proxy),
             io,
+            Origin::new(peer.ip(), false),
             peer,
-            false,
             false,
         )
         .await;

@@ -1,22 +1,25 @@
 //! Config generations and reload as prepare → commit.
 //!
-//! A generation is everything one web.yml decides: the TLS state, the user table, and the
-//! request-path state of the gate ([`Generation`]: headers and rate limit). [`prepare`] builds
+//! A generation is everything one web.yml and its scrapegate.yml decide: the TLS state, the
+//! user table, and the request-path state of the gate ([`Generation`]: headers, rate limit,
+//! routes with their rules, bearer tokens). [`prepare`] builds
 //! all of it beside the generation in force, running every check start-up runs (the TLS plan
 //! with Go's HTTP/2 cipher rule included), and touches nothing; only when every part is ready
 //! does [`commit`] put them in force, in steps that cannot fail. A reload that fails at any
-//! point therefore leaves TLS, users, headers and rate limit all on the last good generation.
+//! point therefore leaves TLS, users, headers, rate limit, routes and tokens all on the last
+//! good generation.
 
 use std::sync::Arc;
 
 use http::{HeaderName, HeaderValue};
-use scrapegate_auth::PreparedUsers;
-use scrapegate_config::ValidatedConfig;
+use scrapegate_auth::{BearerTokens, PreparedUsers};
+use scrapegate_model::ConfigSet;
 use scrapegate_tls::{PreparedTls, TlsError};
 
 use crate::front::tls::TlsFront;
 use crate::gate::GateState;
 use crate::ratelimit::RateLimiter;
+use crate::routes::Routes;
 
 /// The gate's request-path state of one config generation, loaded once per request.
 #[derive(Debug)]
@@ -26,29 +29,47 @@ pub(crate) struct Generation {
     /// The `rate_limit` bucket (rebuilt, full, on every applied reload: unlike Go, a changed
     /// `rate_limit` applies without a restart).
     pub(crate) limiter: RateLimiter,
+    /// The routes: scrapegate.yml's with their rules, or the flags' (`--upstream`, `--route`).
+    pub(crate) routes: Routes,
+    /// scrapegate.yml's bearer tokens (none: bearer authentication is off).
+    pub(crate) tokens: BearerTokens,
     /// 1 for the config loaded at start-up, +1 per applied reload.
     pub(crate) number: u64,
 }
 
 impl Generation {
-    /// The state for running without any web.yml: no headers, no limit.
-    pub(crate) fn unconfigured() -> Self {
-        Self {
-            headers: Vec::new(),
-            limiter: RateLimiter::new(Default::default()),
-            number: 1,
-        }
-    }
-
-    /// The state `cfg` asks for, as generation `number`.
-    pub(crate) fn of(cfg: &ValidatedConfig, number: u64) -> Self {
-        Self {
-            headers: cfg.headers.clone(),
-            limiter: RateLimiter::new(cfg.rate_limit),
+    /// The state `set` asks for, as generation `number`; `flag_routes` serve unless
+    /// scrapegate.yml has routes of its own.
+    pub(crate) fn of(set: &ConfigSet, number: u64, flag_routes: &Routes) -> Result<Self, RouteConflict> {
+        let policy = set.policy.as_ref();
+        let routes = match policy.filter(|p| !p.routes.is_empty()) {
+            Some(_) if !flag_routes.is_empty() => return Err(RouteConflict),
+            Some(p) => Routes::from_rules(&p.routes),
+            None => flag_routes.clone(),
+        };
+        Ok(Self {
+            headers: set.web.as_ref().map(|w| w.headers.clone()).unwrap_or_default(),
+            limiter: RateLimiter::new(set.web.as_ref().map(|w| w.rate_limit).unwrap_or_default()),
+            routes,
+            tokens: policy.map(|p| BearerTokens::new(&p.tokens)).unwrap_or_default(),
             number,
-        }
+        })
     }
 }
+
+/// Routes given both by `--upstream`/`--route` and by scrapegate.yml's `routes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RouteConflict;
+
+impl std::fmt::Display for RouteConflict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "routes are given both by --upstream/--route and by the routes of --config.file; use one or the other",
+        )
+    }
+}
+
+impl std::error::Error for RouteConflict {}
 
 /// Why a reload was refused; the last good generation keeps serving.
 #[derive(Debug)]
@@ -60,6 +81,8 @@ pub enum ReloadError {
     },
     /// The TLS settings cannot be served: the same check that refuses them at start-up.
     Tls(TlsError),
+    /// scrapegate.yml now has routes while the flags give routes too.
+    Routes(RouteConflict),
 }
 
 impl std::fmt::Display for ReloadError {
@@ -72,6 +95,7 @@ impl std::fmt::Display for ReloadError {
                 "the new config disables TLS on a gateway serving TLS; TLS can only be switched off by a restart",
             ),
             Self::Tls(e) => write!(f, "tls_server_config: {e}"),
+            Self::Routes(e) => e.fmt(f),
         }
     }
 }
@@ -80,6 +104,7 @@ impl std::error::Error for ReloadError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::Tls(e) => Some(e),
+            Self::Routes(e) => Some(e),
             Self::TlsToggle { .. } => None,
         }
     }
@@ -107,16 +132,27 @@ pub(crate) struct Prepared {
     http2_needs_restart: Option<bool>,
 }
 
-/// Builds the next generation from `cfg` beside the one serving. Nothing request-visible
+/// What a prepared generation is built against: the serving TLS front end and HTTP/2 choice,
+/// and the flags' routes.
+pub(crate) struct Fixed<'a> {
+    pub(crate) tls: Option<&'a TlsFront>,
+    pub(crate) http2: bool,
+    pub(crate) flag_routes: &'a Routes,
+}
+
+/// Builds the next generation from `set` beside the one serving. Nothing request-visible
 /// changes, whatever the outcome.
 pub(crate) fn prepare(
-    cfg: &ValidatedConfig,
+    set: &ConfigSet,
     number: u64,
-    tls: Option<&TlsFront>,
-    http2: bool,
+    fixed: &Fixed<'_>,
     gate: &GateState,
 ) -> Result<Prepared, ReloadError> {
-    let (tls, warnings) = match (tls, &cfg.tls) {
+    let http2 = fixed.http2;
+    let no_tls = None;
+    let cfg_tls = set.web.as_ref().map_or(&no_tls, |w| &w.tls);
+    let cfg_http2 = set.web.as_ref().is_some_and(|w| w.http2);
+    let (tls, warnings) = match (fixed.tls, cfg_tls) {
         (None, Some(_)) => return Err(ReloadError::TlsToggle { enable: true }),
         (Some(_), None) => return Err(ReloadError::TlsToggle { enable: false }),
         (None, None) => (None, Vec::new()),
@@ -126,17 +162,20 @@ pub(crate) fn prepare(
             // so the new file is also planned as written.
             let serving = scrapegate_tls::plan(settings, http2).map_err(ReloadError::Tls)?;
             let prepared = front.prepare(&serving).map_err(ReloadError::Tls)?;
-            if cfg.http2 != http2 {
-                scrapegate_tls::plan(settings, cfg.http2).map_err(ReloadError::Tls)?;
+            if cfg_http2 != http2 {
+                scrapegate_tls::plan(settings, cfg_http2).map_err(ReloadError::Tls)?;
             }
             (Some(prepared), serving.warnings)
         }
     };
-    let http2_needs_restart = (tls.is_some() && cfg.http2 != http2).then_some(cfg.http2);
+    let http2_needs_restart = (tls.is_some() && cfg_http2 != http2).then_some(cfg_http2);
+    let generation =
+        Generation::of(set, number, fixed.flag_routes).map_err(ReloadError::Routes)?;
+    let users = set.web.as_ref().map_or(&[][..], |w| &w.users);
     Ok(Prepared {
-        generation: Generation::of(cfg, number),
+        generation,
         tls,
-        users: gate.auth.prepare_users(&cfg.users),
+        users: gate.auth.prepare_users(users),
         warnings,
         http2_needs_restart,
     })

@@ -38,6 +38,8 @@ pub struct ServerOptions {
     /// is dropped while the stream stays open, and rebuilt from the next request's first
     /// bytes. `None`: never park.
     pub http1_park_after: Option<Duration>,
+    /// Write one access-log line per request (`--log.access`).
+    pub access_log: bool,
     /// The upstream client.
     pub upstream: UpstreamOptions,
     /// Caches, bcrypt pool and failure limiter of basic auth.
@@ -60,6 +62,7 @@ impl Default for ServerOptions {
             // (a few allocations); against any scrape interval it is short, so an idle
             // connection holds the buffers for a small part of its idle time.
             http1_park_after: Some(Duration::from_secs(1)),
+            access_log: false,
             upstream: UpstreamOptions::default(),
             auth: AuthSettings::default(),
         }

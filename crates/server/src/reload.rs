@@ -1,60 +1,85 @@
-//! Hot reload: web.yml and the files it names are watched (`scrapegate-watch`), and every new
-//! generation is applied to the gateway as prepare → commit ([`Gateway::apply`]). Each outcome
-//! is logged here, once, with the file and the reason, and counted by the gateway: a file that
-//! does not load, or that the gateway would refuse to start with, leaves the last good
-//! generation serving.
+//! Hot reload: web.yml, scrapegate.yml and the files they name are watched
+//! (`scrapegate-watch`) as one set, and every new generation is applied to the gateway as
+//! prepare → commit ([`Gateway::apply_set`]). Each outcome is logged here, once, with the file
+//! and the reason, and counted by the gateway: a pair that does not load, that does not fit
+//! together (a rule naming a user web.yml lacks), or that the gateway would refuse to start
+//! with, leaves the last good pair serving.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
-use scrapegate_config::{ConfigError, ValidatedConfig};
+use scrapegate_config::ConfigError;
+use scrapegate_model::ConfigSet;
 use scrapegate_watch::{Loaded, Source, WatchEvent, WatchOptions, Watcher};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 
 use crate::gateway::Gateway;
 
-/// web.yml as a watched source: the toolkit's `web.Validate` plus loading every file it names.
-#[derive(Debug, Clone)]
-pub struct WebConfigSource {
-    path: PathBuf,
+/// The configuration files as a watched source: web.yml (the toolkit's `web.Validate` plus
+/// loading every file it names) and scrapegate.yml (with its token files), checked together.
+#[derive(Debug, Clone, Default)]
+pub struct ConfigSource {
+    web: Option<PathBuf>,
+    policy: Option<PathBuf>,
 }
 
-impl WebConfigSource {
-    /// The web.yml at `path`.
-    pub fn new(path: impl Into<PathBuf>) -> Self {
-        Self { path: path.into() }
+impl ConfigSource {
+    /// `--web.config.file` and `--config.file`, either optional.
+    pub fn new(web: Option<PathBuf>, policy: Option<PathBuf>) -> Self {
+        Self { web, policy }
     }
 
-    /// The web.yml path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// True when there is no file to watch.
+    pub fn is_empty(&self) -> bool {
+        self.web.is_none() && self.policy.is_none()
     }
 }
 
-impl Source for WebConfigSource {
-    type Config = ValidatedConfig;
+impl Source for ConfigSource {
+    type Config = ConfigSet;
     type Error = ConfigError;
 
-    fn load(&self) -> Result<ValidatedConfig, ConfigError> {
-        scrapegate_config::load(&self.path)
+    /// web.yml first (its errors are the toolkit's texts), then scrapegate.yml, then the rules
+    /// that join them: one verdict for start-up, reload and `check config`.
+    fn load(&self) -> Result<ConfigSet, ConfigError> {
+        let web = self.web.as_deref().map(scrapegate_config::load).transpose()?;
+        let policy = self
+            .policy
+            .as_deref()
+            .map(scrapegate_config::load_policy)
+            .transpose()?;
+        if let Some(policy) = &policy {
+            scrapegate_config::check_pair(policy, web.as_ref())?;
+        }
+        Ok(ConfigSet { web, policy })
     }
 
-    fn files(config: &ValidatedConfig) -> Vec<PathBuf> {
-        config.files.clone()
+    fn files(config: &ConfigSet) -> Vec<PathBuf> {
+        config.files()
     }
 
     fn referenced_files(&self) -> Vec<PathBuf> {
-        scrapegate_config::referenced_files(&self.path)
+        let web = self.web.iter().flat_map(|p| scrapegate_config::referenced_files(p));
+        let policy = self
+            .policy
+            .iter()
+            .flat_map(|p| scrapegate_config::referenced_policy_files(p));
+        web.chain(policy).collect()
     }
 
     fn name(&self) -> String {
-        self.path.display().to_string()
+        let names: Vec<String> = [&self.web, &self.policy]
+            .into_iter()
+            .flatten()
+            .map(|p| p.display().to_string())
+            .collect();
+        names.join(" + ")
     }
 }
 
-/// Reads web.yml for start-up exactly as every reload will read it.
-pub fn load(source: &WebConfigSource) -> Result<Loaded<ValidatedConfig>, ConfigError> {
+/// Reads the configuration files for start-up exactly as every reload will read them.
+pub fn load(source: &ConfigSource) -> Result<Loaded<ConfigSet>, ConfigError> {
     scrapegate_watch::load(source)
 }
 
@@ -70,8 +95,8 @@ impl Reloader {
     /// `gateway`. Needs a tokio runtime.
     pub fn spawn(
         gateway: Gateway,
-        source: WebConfigSource,
-        initial: &Loaded<ValidatedConfig>,
+        source: ConfigSource,
+        initial: &Loaded<ConfigSet>,
         opts: WatchOptions,
     ) -> Self {
         let file = source.name();
@@ -96,7 +121,7 @@ impl Drop for Reloader {
 
 async fn run(
     gateway: Gateway,
-    mut watcher: Watcher<WebConfigSource>,
+    mut watcher: Watcher<ConfigSource>,
     file: String,
     force: Arc<Notify>,
 ) {
@@ -115,7 +140,7 @@ async fn run(
 }
 
 /// Applies one watcher outcome and logs it.
-fn apply(gateway: &Gateway, file: &str, event: WatchEvent<WebConfigSource>) {
+fn apply(gateway: &Gateway, file: &str, event: WatchEvent<ConfigSource>) {
     let cfg = match event {
         WatchEvent::Loaded(cfg) => cfg,
         WatchEvent::Failed { error } => {
@@ -128,7 +153,7 @@ fn apply(gateway: &Gateway, file: &str, event: WatchEvent<WebConfigSource>) {
             return;
         }
     };
-    match gateway.apply(&cfg) {
+    match gateway.apply_set(&cfg) {
         Ok(report) => {
             match &report.tls {
                 Some(tls) => tracing::info!(
@@ -138,11 +163,7 @@ fn apply(gateway: &Gateway, file: &str, event: WatchEvent<WebConfigSource>) {
                     tls_sessions_reset = tls.trust_reset,
                     "Reloaded the web config"
                 ),
-                None => tracing::info!(
-                    file,
-                    generation = report.generation,
-                    "Reloaded the web config"
-                ),
+                None => tracing::info!(file, generation = report.generation, "Reloaded the web config"),
             }
             if let Some(http2) = report.http2_needs_restart {
                 tracing::warn!(file, http2, "http2 changed; it takes effect after a restart");
@@ -151,7 +172,7 @@ fn apply(gateway: &Gateway, file: &str, event: WatchEvent<WebConfigSource>) {
                 .warnings
                 .iter()
                 .cloned()
-                .chain(scrapegate_config::warnings(&cfg))
+                .chain(cfg.web.iter().flat_map(scrapegate_config::warnings))
             {
                 tracing::warn!(file, "{warning}");
             }

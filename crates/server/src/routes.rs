@@ -1,4 +1,5 @@
-//! Routing: `--upstream URL` and `--route PREFIX=URL`, longest prefix wins (DESIGN §3).
+//! Routing: `--upstream URL` and `--route PREFIX=URL`, or the `routes` of scrapegate.yml with
+//! their `allow` rules and anonymous paths; longest prefix wins (DESIGN §3).
 //!
 //! A prefix matches on a path-segment boundary (`/node` matches `/node` and `/node/x`, not
 //! `/nodes`). When the route's URL has a path, that path replaces the prefix, as nginx's
@@ -8,31 +9,29 @@ use std::fmt;
 use std::sync::Arc;
 
 use http::HeaderValue;
-use http::uri::{Authority, Scheme};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
+use scrapegate_model::{Allow, RouteRule, UpstreamUrl};
+
 use crate::telemetry::ChildCache;
 
-/// One upstream target parsed from a URL.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Target {
-    /// `http` only: the gateway terminates TLS and speaks plain HTTP to local exporters.
-    pub scheme: Scheme,
-    pub authority: Authority,
-    /// The URL's path when it has one (even `/`), which then replaces the matched prefix.
-    pub base_path: Option<String>,
-    /// The `Host` header requests to this target carry: host, and port unless it is 80.
-    /// Built once here so no request formats it.
-    pub host_header: HeaderValue,
-}
+/// One upstream target, parsed by the model crate (flags and scrapegate.yml alike).
+pub type Target = UpstreamUrl;
 
-/// One `PREFIX=URL` entry.
+/// One route.
 #[derive(Debug, Clone)]
 pub struct Route {
     /// Always starts with `/`; `/` is the default upstream.
     pub prefix: String,
+    /// Where admitted requests go.
     pub target: Target,
+    /// Who may use the route (`None`: anyone authenticated).
+    pub allow: Option<Allow>,
+    /// Exact paths served without credentials.
+    pub anonymous: Vec<String>,
+    /// `Allow` header of a 405, when `allow.methods` is set.
+    pub methods_header: Option<HeaderValue>,
     /// The label used in metrics (the prefix).
     pub label: Arc<str>,
     /// This route's `requests{code="200"}` counter and latency histogram: every scrape
@@ -73,45 +72,24 @@ impl fmt::Display for RouteError {
 
 impl std::error::Error for RouteError {}
 
-impl Target {
-    /// Parses `http://host:port[/path]`.
-    pub fn parse(url: &str) -> Result<Self, RouteError> {
-        let uri: http::Uri = url
-            .parse()
-            .map_err(|e| RouteError(format!("invalid upstream URL {url:?}: {e}")))?;
-        let scheme = uri
-            .scheme()
-            .cloned()
-            .ok_or_else(|| RouteError(format!("upstream URL {url:?} has no scheme")))?;
-        if scheme != Scheme::HTTP {
-            return Err(RouteError(format!(
-                "upstream URL {url:?}: only http:// upstreams are supported"
-            )));
+impl Route {
+    /// A route without rules (the flags' routes).
+    fn open(prefix: String, target: Target) -> Self {
+        Self {
+            label: Arc::from(prefix.as_str()),
+            prefix,
+            target,
+            allow: None,
+            anonymous: Vec::new(),
+            methods_header: None,
+            ok_responses: ChildCache::default(),
+            latency: ChildCache::default(),
         }
-        let authority = uri
-            .authority()
-            .cloned()
-            .ok_or_else(|| RouteError(format!("upstream URL {url:?} has no host")))?;
-        if uri.query().is_some() {
-            return Err(RouteError(format!(
-                "upstream URL {url:?} must not have a query"
-            )));
-        }
-        // `http::Uri` reports "/" for "http://h" as well; look at the text to tell them apart.
-        let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
-        let base_path = after_scheme.find('/').map(|i| after_scheme[i..].to_owned());
-        let host = match authority.port_u16() {
-            Some(port) if port != 80 => format!("{}:{port}", authority.host()),
-            _ => authority.host().to_owned(),
-        };
-        let host_header = HeaderValue::try_from(host)
-            .map_err(|e| RouteError(format!("upstream URL {url:?}: invalid host: {e}")))?;
-        Ok(Self {
-            scheme,
-            authority,
-            base_path,
-            host_header,
-        })
+    }
+
+    /// True when `path` is one of the route's anonymous paths.
+    pub fn is_anonymous(&self, path: &str) -> bool {
+        self.anonymous.iter().any(|p| p == path)
     }
 }
 
@@ -126,13 +104,8 @@ impl Routes {
     pub fn new(default: Option<&str>, extra: &[String]) -> Result<Self, RouteError> {
         let mut routes = Vec::new();
         if let Some(url) = default {
-            routes.push(Route {
-                prefix: "/".into(),
-                target: Target::parse(url)?,
-                label: Arc::from("/"),
-                ok_responses: ChildCache::default(),
-                latency: ChildCache::default(),
-            });
+            let target = Target::parse(url).map_err(RouteError)?;
+            routes.push(Route::open("/".into(), target));
         }
         for entry in extra {
             let (prefix, url) = entry.split_once('=').ok_or_else(|| {
@@ -152,16 +125,36 @@ impl Routes {
                     "route prefix {prefix:?} is given twice"
                 )));
             }
-            routes.push(Route {
-                label: Arc::from(prefix.as_str()),
-                prefix,
-                target: Target::parse(url)?,
-                ok_responses: ChildCache::default(),
-                latency: ChildCache::default(),
-            });
+            let target = Target::parse(url).map_err(RouteError)?;
+            routes.push(Route::open(prefix, target));
         }
+        Ok(Self::sorted(routes))
+    }
+
+    /// The routes of a validated scrapegate.yml, with their rules.
+    pub fn from_rules(rules: &[RouteRule]) -> Self {
+        let routes = rules
+            .iter()
+            .map(|rule| Route {
+                allow: rule.allow.clone(),
+                anonymous: rule.anonymous.clone(),
+                methods_header: rule
+                    .allow
+                    .as_ref()
+                    .and_then(|a| a.methods.as_ref())
+                    .and_then(|methods| {
+                        let names: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
+                        HeaderValue::try_from(names.join(", ")).ok()
+                    }),
+                ..Route::open(rule.prefix.clone(), rule.upstream.clone())
+            })
+            .collect();
+        Self::sorted(routes)
+    }
+
+    fn sorted(mut routes: Vec<Route>) -> Self {
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
-        Ok(Self { routes })
+        Self { routes }
     }
 
     /// True when no upstream is configured at all.

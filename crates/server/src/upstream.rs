@@ -2,6 +2,7 @@
 //! single retry of an idempotent request on a connection that turned out to be closed.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -80,6 +81,9 @@ pub struct Origin {
     pub https: bool,
     /// `peer` as a header value.
     peer_value: HeaderValue,
+    /// SANs of the client certificate, when one was presented and verified against the
+    /// client CA (the verifying modes only: elsewhere anyone can write any SAN).
+    pub client_sans: Option<Arc<[String]>>,
 }
 
 impl Origin {
@@ -90,6 +94,15 @@ impl Origin {
             https,
             peer_value: HeaderValue::from_str(&peer.to_string())
                 .expect("an IP address is a valid header value"),
+            client_sans: None,
+        }
+    }
+
+    /// The same origin with a verified client certificate's SANs.
+    pub fn with_client_sans(self, client_sans: Option<Arc<[String]>>) -> Self {
+        Self {
+            client_sans,
+            ..self
         }
     }
 }

@@ -17,6 +17,7 @@ use http::{Method, Request, Response, StatusCode};
 use super::App;
 use crate::body::{self, GateBody, RequestBody};
 use crate::front::Readiness;
+use crate::gate::trace::Trace;
 use crate::telemetry::{Metrics, labels};
 use crate::upstream::Origin;
 
@@ -35,8 +36,17 @@ impl App for HealthApp {
     /// Plain HTTP even when web.yml enables TLS: probes hold neither a client certificate nor
     /// the CA to check ours.
     const TLS: bool = false;
+    const NAME: &'static str = "health";
 
-    async fn call<B: RequestBody>(&self, req: Request<B>, _origin: &Origin) -> Response<GateBody> {
+    async fn call<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        _origin: &Origin,
+        trace: &mut Trace,
+    ) -> Response<GateBody> {
+        if trace.wants_identity {
+            trace.route = Some(labels::HEALTH.clone());
+        }
         let resp = respond(&self.readiness, &req);
         // Counted apart from scrapes, under the `health` route label.
         self.metrics.count_response(resp.status().as_u16(), &labels::HEALTH);
@@ -144,8 +154,12 @@ mod tests {
         let origin = Origin::new(peer().ip(), false);
         let req = request(method, path);
         let resp = match listener {
-            Listener::Health => gw.health_app().call(req, &origin).await,
-            Listener::Telemetry => gw.telemetry_app().call(req, &origin).await,
+            Listener::Health => gw.health_app().call(req, &origin, &mut Trace::default()).await,
+            Listener::Telemetry => {
+                gw.telemetry_app()
+                    .call(req, &origin, &mut Trace::default())
+                    .await
+            }
         };
         let status = resp.status().as_u16();
         assert!(
@@ -224,7 +238,11 @@ mod tests {
             let origin = Origin::new(peer().ip(), false);
             let resp = gw
                 .health_app()
-                .call(request(method.clone(), HEALTHY_PATH), &origin)
+                .call(
+                    request(method.clone(), HEALTHY_PATH),
+                    &origin,
+                    &mut Trace::default(),
+                )
                 .await;
             assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
             assert_eq!(resp.headers()[ALLOW], "GET, HEAD");

@@ -6,27 +6,46 @@ use http::{Request, Response, StatusCode};
 
 use super::App;
 use crate::body::{self, GateBody, RequestBody};
-use crate::gate::{self, GateState};
-use crate::routes::{Route, Routes, UpstreamPath};
+use crate::gate::trace::Trace;
+use crate::gate::{self, Exchange, GateState};
+use crate::routes::{Route, UpstreamPath};
 use crate::telemetry::{Metrics, labels};
 use crate::upstream::{Origin, Upstream, UpstreamFailure};
 
 use std::sync::Arc;
 
-/// Routes and the pooled upstream client behind the gate.
+/// The pooled upstream client behind the gate; the routes come with each generation.
 pub(crate) struct ProxyApp {
     pub(crate) gate: Arc<GateState>,
-    pub(crate) routes: Routes,
     pub(crate) upstream: Upstream,
 }
 
 impl App for ProxyApp {
-    async fn call<B: RequestBody>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody> {
+    const NAME: &'static str = "proxy";
+
+    async fn call<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        origin: &Origin,
+        trace: &mut Trace,
+    ) -> Response<GateBody> {
         let metrics = &self.gate.metrics;
-        let route = self.routes.resolve(req.uri().path());
-        let route = &route;
-        let resp = gate::pass(&self.gate, origin, req, |req| async move {
-            match route {
+        let generation = self.gate.generation.load_full();
+        let resolved = generation.routes.resolve(req.uri().path());
+        let resolved = &resolved;
+        let route = resolved.as_ref().map(|(route, _)| *route);
+        if trace.wants_identity {
+            trace.route = Some(route.map_or_else(|| labels::UNROUTED.clone(), |r| r.label.clone()));
+        }
+        let exchange = Exchange {
+            gate: &self.gate,
+            generation: &generation,
+            origin,
+            route,
+            trace,
+        };
+        let resp = gate::pass(exchange, req, |req| async move {
+            match resolved {
                 Some((route, path)) => self.forward(req, route, path, origin).await,
                 None => body::not_found(),
             }
@@ -34,7 +53,7 @@ impl App for ProxyApp {
         .await;
         match (resp.status(), route) {
             // The answer to nearly every scrape: counted without the family lookup.
-            (StatusCode::OK, Some((route, _))) => {
+            (StatusCode::OK, Some(route)) => {
                 route
                     .ok_responses
                     .get(&metrics.requests, || {
@@ -42,7 +61,7 @@ impl App for ProxyApp {
                     })
                     .inc();
             }
-            (status, Some((route, _))) => metrics.count_response(status.as_u16(), &route.label),
+            (status, Some(route)) => metrics.count_response(status.as_u16(), &route.label),
             (status, None) => metrics.count_response(status.as_u16(), &labels::UNROUTED),
         }
         resp

@@ -9,7 +9,8 @@ use http::{Method, Request, Response, StatusCode};
 use super::App;
 use crate::body::{self, GateBody, RequestBody};
 use crate::front::Readiness;
-use crate::gate::{self, GateState};
+use crate::gate::trace::Trace;
+use crate::gate::{self, Exchange, GateState};
 use crate::telemetry::{self, Telemetry, labels};
 use crate::upstream::Origin;
 
@@ -21,9 +22,26 @@ pub(crate) struct TelemetryApp {
 }
 
 impl App for TelemetryApp {
-    async fn call<B: RequestBody>(&self, req: Request<B>, origin: &Origin) -> Response<GateBody> {
-        let resp = gate::pass(&self.gate, origin, req, |req| async move { self.respond(&req) })
-            .await;
+    const NAME: &'static str = "telemetry";
+
+    async fn call<B: RequestBody>(
+        &self,
+        req: Request<B>,
+        origin: &Origin,
+        trace: &mut Trace,
+    ) -> Response<GateBody> {
+        if trace.wants_identity {
+            trace.route = Some(labels::TELEMETRY.clone());
+        }
+        let generation = self.gate.generation.load_full();
+        let exchange = Exchange {
+            gate: &self.gate,
+            generation: &generation,
+            origin,
+            route: None,
+            trace,
+        };
+        let resp = gate::pass(exchange, req, |req| async move { self.respond(&req) }).await;
         (self.telemetry.metrics).count_response(resp.status().as_u16(), &labels::TELEMETRY);
         resp
     }

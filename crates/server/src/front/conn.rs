@@ -129,7 +129,7 @@ pub(crate) async fn accept_loop<A: App>(front: Arc<Front>, app: Arc<A>, listener
 async fn serve_connection<A: App>(front: &Arc<Front>, app: Arc<A>, tcp: TcpStream, peer: SocketAddr) {
     let tls = match &front.tls {
         Some(tls) if A::TLS => tls,
-        _ => return drive(front, app, tcp, peer, false, false).await,
+        _ => return drive(front, app, tcp, Origin::new(peer.ip(), false), peer, false).await,
     };
     // Boxed, like the connections below: a task's future is as large as its largest state, and
     // the handshake state would otherwise stay reserved for the connection's whole life.
@@ -145,7 +145,8 @@ async fn serve_connection<A: App>(front: &Arc<Front>, app: Arc<A>, tcp: TcpStrea
                     if hs.resumed { "resumed" } else { "full" },
                 );
                 let h2 = hs.alpn_h2 && front.http2;
-                drive(front, app, io, peer, true, h2)
+                let origin = Origin::new(peer.ip(), true).with_client_sans(hs.client_sans);
+                drive(front, app, io, origin, peer, h2)
             }
             Err(reason) => {
                 Metrics::inc(&front.metrics.handshake_failures, "reason", reason);
@@ -167,8 +168,8 @@ pub(crate) fn drive<A: App, I>(
     front: &Arc<Front>,
     app: Arc<A>,
     io: I,
+    origin: Origin,
     peer: SocketAddr,
-    https: bool,
     h2: bool,
 ) -> impl Future<Output = ()>
 where
@@ -176,8 +177,9 @@ where
 {
     let clock = ConnClock::new(!h2);
     let ctx = Arc::new(ConnCtx {
-        origin: Origin::new(peer.ip(), https),
+        origin,
         clock: Arc::clone(&clock),
+        access_log: front.opts.access_log,
     });
     // Not boxed: hyper's HTTP/1 connection keeps a box the size of this future (2.7 KB) for
     // its life, but a parked connection has no hyper connection, and a box per request would

@@ -2,6 +2,7 @@
 //! of idle connections and graceful drain. It hands each request to the app of its listener
 //! and knows nothing of what the app does.
 
+mod access_log;
 pub(crate) mod clock;
 mod coalesce;
 pub(crate) mod conn;

@@ -11,9 +11,11 @@ use http::{Request, Response};
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
 
+use super::access_log::AccessLine;
 use super::clock::{ConnClock, InflightGuard};
 use crate::apps::App;
 use crate::body::{BoxError, GateBody, forward_body_hints};
+use crate::gate::trace::Trace;
 use crate::upstream::Origin;
 
 /// What the front end knows about the connection a request came on.
@@ -21,28 +23,48 @@ use crate::upstream::Origin;
 pub(crate) struct ConnCtx {
     pub(crate) origin: Origin,
     pub(crate) clock: Arc<ConnClock>,
+    /// `--log.access`.
+    pub(crate) access_log: bool,
 }
 
-/// Serves one request with `app`.
+/// Serves one request with `app`; with the access log on, its line goes with the body.
 pub(crate) async fn serve<A: App>(
     app: Arc<A>,
     conn: Arc<ConnCtx>,
     req: Request<Incoming>,
 ) -> Result<Response<GuardedBody>, Infallible> {
     let guard = conn.clock.request_started();
-    let resp = app.call(req, &conn.origin).await;
+    let origin = &conn.origin;
+    let mut line = conn.access_log.then(|| {
+        Box::new(AccessLine::start(
+            &req,
+            origin.peer,
+            A::NAME,
+            origin.client_sans.clone(),
+        ))
+    });
+    let mut trace = Trace {
+        wants_identity: line.is_some(),
+        ..Trace::default()
+    };
+    let resp = app.call(req, origin, &mut trace).await;
+    if let Some(line) = line.as_mut() {
+        line.record(trace, resp.status().as_u16());
+    }
     Ok(resp.map(|inner| GuardedBody {
         inner,
+        line,
         _guard: guard,
     }))
 }
 
 pin_project_lite::pin_project! {
     /// A response body that marks the request finished (for the idle timer) when hyper has
-    /// sent or dropped it.
+    /// sent or dropped it, and writes its access-log line then.
     pub(crate) struct GuardedBody {
         #[pin]
         inner: GateBody,
+        line: Option<Box<AccessLine>>,
         _guard: InflightGuard,
     }
 }
@@ -55,7 +77,14 @@ impl Body for GuardedBody {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        self.project().inner.poll_frame(cx)
+        let this = self.project();
+        let frame = this.inner.poll_frame(cx);
+        if let (Some(line), Poll::Ready(Some(Ok(frame)))) = (this.line.as_mut(), &frame)
+            && let Some(data) = frame.data_ref()
+        {
+            line.bytes += data.len() as u64;
+        }
+        frame
     }
 
     forward_body_hints!(inner);

@@ -1,6 +1,7 @@
 //! The front end's view of TLS: the acceptor, its handshake outcome as a metrics label, and
 //! the two halves of a TLS reload.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use scrapegate_tls::{PreparedTls, SwapReport, TlsAcceptor, TlsError, TlsPlan};
@@ -8,10 +9,12 @@ use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
 /// What a finished handshake tells the connection task.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub(crate) struct Handshake {
     pub(crate) alpn_h2: bool,
     pub(crate) resumed: bool,
+    /// SANs of a verified client certificate (see `Origin::client_sans`).
+    pub(crate) client_sans: Option<Arc<[String]>>,
 }
 
 /// The TLS front end of the gateway.
@@ -58,6 +61,10 @@ impl TlsFront {
                 Handshake {
                     alpn_h2: info.alpn_h2,
                     resumed: info.resumed,
+                    client_sans: info
+                        .client
+                        .filter(|c| c.verified)
+                        .map(|c| Arc::from(c.sans)),
                 },
             )),
             Err(e) => {

@@ -22,6 +22,8 @@ use prometheus_client::registry::Registry;
 pub type RequestLabels = ([(&'static str, u16); 1], [(&'static str, Arc<str>); 1]);
 /// A single `name=value` label with a static value.
 pub type StaticLabel = [(&'static str, &'static str); 1];
+/// `kind` and `outcome` labels of an auth decision.
+pub type AuthLabels = [(&'static str, &'static str); 2];
 /// The `route` label alone.
 pub type RouteLabel = [(&'static str, Arc<str>); 1];
 
@@ -30,8 +32,9 @@ pub type RouteLabel = [(&'static str, Arc<str>); 1];
 pub struct Metrics {
     /// Responses sent, by status code and route prefix.
     pub requests: Family<RequestLabels, Counter>,
-    /// Basic-auth outcomes decided by the gate (`allow`, `deny`, `busy`, `limited`).
-    pub auth_decisions: Family<StaticLabel, Counter>,
+    /// Auth decisions of the gate by `kind` (`basic`, `bearer`, `anonymous`) and `outcome`
+    /// (`allow`, `deny`, `busy`, `limited`, `forbidden`, `method`).
+    pub auth_decisions: Family<AuthLabels, Counter>,
     /// Requests refused by the `rate_limit` bucket.
     pub rate_limited: Counter,
     /// Time from sending the request upstream to its response headers.
@@ -58,7 +61,7 @@ pub struct Metrics {
     pub config_generation: Gauge,
     /// `notAfter` of the served certificate, Unix seconds.
     pub cert_not_after: Gauge,
-    /// `auth_decisions{outcome="allow"}`, resolved on first use.
+    /// `auth_decisions{kind="basic",outcome="allow"}`, resolved on first use.
     pub auth_allowed: ChildCache<Counter>,
 }
 
@@ -119,7 +122,7 @@ impl Metrics {
         );
         r.register(
             "auth_decisions",
-            "Basic-auth decisions taken by the gate, by outcome",
+            "Authentication and authorization decisions taken by the gate, by credential kind and outcome",
             m.auth_decisions.clone(),
         );
         r.register(
@@ -200,7 +203,16 @@ impl Metrics {
     /// Counts one request let through by basic auth.
     pub fn count_auth_allowed(&self) {
         self.auth_allowed
-            .get(&self.auth_decisions, || [("outcome", "allow")])
+            .get(&self.auth_decisions, || {
+                [("kind", "basic"), ("outcome", "allow")]
+            })
+            .inc();
+    }
+
+    /// Counts one auth decision of a kind (`basic`, `bearer`, `anonymous`) with its outcome.
+    pub(crate) fn count_auth(&self, kind: crate::gate::trace::AuthKind, outcome: &'static str) {
+        self.auth_decisions
+            .get_or_create(&[("kind", kind.as_str()), ("outcome", outcome)])
             .inc();
     }
 
