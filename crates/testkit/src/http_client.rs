@@ -1,16 +1,20 @@
 //! A hyper client for tests: one request per new connection over plain TCP or TLS (trusting
-//! one CA, server name `localhost`), HTTP/1.1 or HTTP/2 as ALPN decides; and a long-lived
-//! HTTP/2 connection for many requests.
+//! one CA, server name `localhost`), HTTP/1.1 or HTTP/2 as ALPN decides; a long-lived HTTP/2
+//! connection and a kept-alive HTTP/1.1 connection ([`Http1`]) for many requests; and a
+//! request written by hand ([`raw`]).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
 use bytes::Bytes;
-use http::{HeaderMap, Request, StatusCode, Version};
+use http::{HeaderMap, Method, Request, StatusCode, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use rustls_pki_types::{CertificateDer, ServerName};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::wait::DEADLINE;
 
 /// How the test client connects.
 #[derive(Clone, Debug)]
@@ -19,6 +23,8 @@ pub struct Client {
     pub ca: Option<CertificateDer<'static>>,
     /// Offer `h2` in ALPN (and speak HTTP/2 when the server picks it).
     pub offer_h2: bool,
+    /// A client certificate (chain) and its PKCS#8 key to present over TLS.
+    pub identity: Option<(Vec<CertificateDer<'static>>, Vec<u8>)>,
 }
 
 /// One response, read in full.
@@ -36,14 +42,31 @@ pub struct Reply {
 
 /// A tokio-rustls connector trusting `ca`, offering `h2` and/or `http/1.1`.
 pub fn tls_connector(ca: &CertificateDer<'static>, offer_h2: bool) -> tokio_rustls::TlsConnector {
+    tls_connector_with(ca, offer_h2, None)
+}
+
+/// [`tls_connector`] presenting a client certificate chain and its PKCS#8 key.
+pub fn tls_connector_with(
+    ca: &CertificateDer<'static>,
+    offer_h2: bool,
+    identity: Option<&(Vec<CertificateDer<'static>>, Vec<u8>)>,
+) -> tokio_rustls::TlsConnector {
     let mut roots = rustls::RootCertStore::empty();
     roots.add(ca.clone()).expect("trust anchor");
     let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let mut cfg = rustls::ClientConfig::builder_with_provider(provider)
+    let builder = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
         .expect("protocol versions")
-        .with_root_certificates(roots)
-        .with_no_client_auth();
+        .with_root_certificates(roots);
+    let mut cfg = match identity {
+        None => builder.with_no_client_auth(),
+        Some((chain, key)) => builder
+            .with_client_auth_cert(
+                chain.clone(),
+                rustls_pki_types::PrivatePkcs8KeyDer::from(key.clone()).into(),
+            )
+            .expect("client certificate and key"),
+    };
     cfg.alpn_protocols = if offer_h2 {
         vec![b"h2".to_vec(), b"http/1.1".to_vec()]
     } else {
@@ -58,6 +81,7 @@ impl Client {
         Self {
             ca: None,
             offer_h2: false,
+            identity: None,
         }
     }
 
@@ -66,22 +90,42 @@ impl Client {
         Self {
             ca: Some(ca.clone()),
             offer_h2,
+            identity: None,
+        }
+    }
+
+    /// The same client presenting `leaf` as its client certificate.
+    pub fn with_identity(self, leaf: &crate::pki::Leaf) -> Self {
+        Self {
+            identity: Some((vec![leaf.cert_der.clone()], leaf.key_pkcs8.clone())),
+            ..self
         }
     }
 
     /// GET `path` with extra `headers` on a new connection to `addr`.
     pub async fn get(&self, addr: SocketAddr, path: &str, headers: &[(&str, String)]) -> Reply {
+        self.request(Method::GET, addr, path, headers).await
+    }
+
+    /// `method` `path` (no body) with extra `headers` on a new connection to `addr`.
+    pub async fn request(
+        &self,
+        method: Method,
+        addr: SocketAddr,
+        path: &str,
+        headers: &[(&str, String)],
+    ) -> Reply {
         let tcp = TcpStream::connect(addr).await.expect("connect");
         match &self.ca {
-            None => send(TokioIo::new(tcp), false, addr, path, headers).await,
+            None => send(TokioIo::new(tcp), method, false, addr, path, headers).await,
             Some(ca) => {
                 let name = ServerName::try_from("localhost").expect("server name");
-                let tls = tls_connector(ca, self.offer_h2)
+                let tls = tls_connector_with(ca, self.offer_h2, self.identity.as_ref())
                     .connect(name, tcp)
                     .await
                     .expect("TLS handshake");
                 let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-                send(TokioIo::new(tls), h2, addr, path, headers).await
+                send(TokioIo::new(tls), method, h2, addr, path, headers).await
             }
         }
     }
@@ -108,11 +152,18 @@ pub async fn h2_connection(
     sender
 }
 
-async fn send<I>(io: I, h2: bool, addr: SocketAddr, path: &str, headers: &[(&str, String)]) -> Reply
+async fn send<I>(
+    io: I,
+    method: Method,
+    h2: bool,
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, String)],
+) -> Reply
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
 {
-    let mut req = Request::builder().uri(if h2 {
+    let mut req = Request::builder().method(method).uri(if h2 {
         format!("https://localhost:{}{path}", addr.port())
     } else {
         path.to_owned()
@@ -152,4 +203,76 @@ where
         body: String::from_utf8_lossy(&body).into_owned(),
         version,
     }
+}
+
+/// A kept-alive HTTP/1.1 client connection over any stream (plain TCP, a TLS stream, ...),
+/// for requests one after another on the same connection.
+pub struct Http1 {
+    send: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
+}
+
+impl std::fmt::Debug for Http1 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Http1").finish_non_exhaustive()
+    }
+}
+
+impl Http1 {
+    /// The HTTP/1.1 handshake on `io`; a task of its own drives the connection.
+    pub async fn handshake<I>(io: I) -> std::io::Result<Self>
+    where
+        I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+    {
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io))
+            .await
+            .map_err(std::io::Error::other)?;
+        tokio::spawn(async move {
+            let _ = conn.await;
+        });
+        Ok(Self { send })
+    }
+
+    /// GET `path` (`Host: localhost`) with an optional `Authorization` value, once the
+    /// connection is ready for it; returns the status and the body (lossily decoded).
+    pub async fn get(
+        &mut self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Result<(u16, String), hyper::Error> {
+        let mut req = Request::get(path).header("host", "localhost");
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        self.send.ready().await?;
+        let resp = self
+            .send
+            .send_request(req.body(Empty::new()).expect("request"))
+            .await?;
+        let code = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((code, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// Writes `<method> <path> HTTP/1.1` (`Host: a`, `Connection: close`) by hand on a new plain
+/// TCP connection to `addr` and returns everything the server sent until it closed, bounded
+/// by [`DEADLINE`]. A reset after the first bytes of the answer (a server closing hard) ends
+/// the read without failing; a failure before any byte came back panics.
+pub async fn raw(addr: SocketAddr, method: &str, path: &str) -> String {
+    let exchange = async {
+        let mut tcp = TcpStream::connect(addr).await.expect("connect");
+        tcp.write_all(
+            format!("{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
+        )
+        .await
+        .expect("write the request");
+        let mut out = Vec::new();
+        if let Err(e) = tcp.read_to_end(&mut out).await {
+            assert!(!out.is_empty(), "{method} {path} on {addr}: {e}");
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    };
+    tokio::time::timeout(DEADLINE, exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no response within {DEADLINE:?}"))
 }

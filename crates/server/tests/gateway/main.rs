@@ -2,6 +2,7 @@
 //! a real upstream; the gate's stages, the HTTP/1 and HTTP/2 front end, and reloads.
 
 mod gate;
+mod policy;
 mod protocol;
 mod reload;
 mod support;
