@@ -18,26 +18,7 @@ use scrapegate_auth::{AuthDecision, AuthSettings, Authenticator};
 const PEER: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
 
 fn basic(user: &str, password: &str) -> Vec<u8> {
-    // Tiny standard base64 encoder, so the bench needs no extra dependency.
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let raw = format!("{user}:{password}").into_bytes();
-    let mut out = b"Basic ".to_vec();
-    for chunk in raw.chunks(3) {
-        let b = [
-            chunk[0],
-            *chunk.get(1).unwrap_or(&0),
-            *chunk.get(2).unwrap_or(&0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]);
-            } else {
-                out.push(b'=');
-            }
-        }
-    }
-    out
+    scrapegate_testkit::basic(user, password).into_bytes()
 }
 
 fn settings() -> AuthSettings {
@@ -149,7 +130,7 @@ fn coalesced_miss(c: &mut Criterion) {
 criterion_group! {
     name = benches;
     config = Criterion::default().measurement_time(Duration::from_secs(3));
-    targets = cache_hit, cold_verify, coalesced_miss
+    targets = cache_hit, bearer_verify, cold_verify, coalesced_miss
 }
 
 /// On-CPU time of the calling thread in nanoseconds (Linux schedstat), if available.
@@ -199,6 +180,27 @@ fn cpu_time_report() {
         cold / 1e6,
         cold / hit
     );
+}
+
+/// A bearer token checked against three configured digests (every comparison runs).
+fn bearer_verify(c: &mut Criterion) {
+    use sha2::{Digest, Sha256};
+    let token = |name: &str, secret: &str| scrapegate_model::BearerToken {
+        name: name.into(),
+        sha256: Sha256::digest(secret.as_bytes()).into(),
+    };
+    let tokens = scrapegate_auth::BearerTokens::new(&[
+        token("prometheus", "prometheus-token-0123456789abcdef"),
+        token("grafana", "grafana-token-0123456789abcdef"),
+        token("alertmanager", "alertmanager-token-0123456789ab"),
+    ]);
+    let header = b"Bearer grafana-token-0123456789abcdef";
+    c.bench_function("auth/bearer_verify_3_tokens", |b| {
+        b.iter(|| {
+            let token = scrapegate_auth::parse_bearer(std::hint::black_box(header)).unwrap();
+            assert_eq!(tokens.verify(token), Some("grafana"));
+        })
+    });
 }
 
 fn main() {

@@ -3,6 +3,11 @@
 //! exporter on loopback, over a pooled keep-alive connection), and the same request denied
 //! (401 from the failure cache) and refused (429) without reaching the upstream.
 //!
+//!
+//! The `gate_only` group runs the gate's stages alone (`Gateway::admit`: rate limit, auth,
+//! the route's rules; an admitted request is answered at once), so the cost of a route rule
+//! shows against the same request without one.
+//!
 //! Run briefly with: `cargo bench -p scrapegate-benches --bench pipeline -- --warm-up-time 1
 //! --measurement-time 3`.
 
@@ -95,6 +100,76 @@ fn pipeline(c: &mut Criterion) {
     }));
     g.bench_function("rate_limited_429", |b| {
         b.to_async(&rt).iter(|| once(&closed, GOOD))
+    });
+    g.finish();
+    gate_only(c, &rt);
+}
+
+/// The same cached Basic request through the gate with and without scrapegate.yml rules on
+/// its route, and a bearer token through the same rules.
+fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
+    use scrapegate_model::{Allow, BearerToken, ConfigSet, Policy, RouteRule, UpstreamUrl};
+    use sha2::{Digest, Sha256};
+    const TOKEN: &str = "prometheus-token-0123456789abcdef";
+    let web = config(RateLimit::default());
+    let plain = ConfigSet {
+        web: Some(web.clone()),
+        policy: None,
+    };
+    let upstream = "http://127.0.0.1:9";
+    let flags = Routes::new(Some(upstream), &[]).unwrap();
+    let rules = ConfigSet {
+        web: Some(web),
+        policy: Some(Policy {
+            path: "scrapegate.yml".into(),
+            tokens: vec![BearerToken {
+                name: "prometheus".into(),
+                sha256: Sha256::digest(TOKEN.as_bytes()).into(),
+            }],
+            routes: vec![RouteRule {
+                prefix: "/".into(),
+                upstream: UpstreamUrl::parse(upstream).unwrap(),
+                allow: Some(Allow {
+                    users: Some(vec!["bench".into()]),
+                    tokens: Some(vec!["prometheus".into()]),
+                    methods: Some(vec![http::Method::GET, http::Method::HEAD]),
+                    ..Allow::default()
+                }),
+                anonymous: vec!["/-/healthy".into()],
+            }],
+            files: Vec::new(),
+        }),
+    };
+    let start = |set: &ConfigSet, routes: Routes| {
+        let _guard = rt.enter();
+        Gateway::start(set, routes, ServerOptions::default()).unwrap().0
+    };
+    let without = start(&plain, flags);
+    let with = start(&rules, Routes::default());
+    let peer: SocketAddr = "127.0.0.1:40000".parse().unwrap();
+    let admit = |gw: &Gateway, authorization: String| {
+        let gw = gw.clone();
+        async move {
+            let req = Request::get("/metrics")
+                .header("authorization", authorization)
+                .body(Empty::<bytes::Bytes>::new())
+                .unwrap();
+            assert_eq!(gw.admit(req, peer).await, StatusCode::OK);
+        }
+    };
+    // Warm the success cache of both gateways.
+    rt.block_on(admit(&without, GOOD.into()));
+    rt.block_on(admit(&with, GOOD.into()));
+    let mut g = c.benchmark_group("gate_only");
+    g.bench_function("basic_cache_hit", |b| {
+        b.to_async(rt).iter(|| admit(&without, GOOD.into()))
+    });
+    g.bench_function("basic_cache_hit_with_route_rule", |b| {
+        b.to_async(rt).iter(|| admit(&with, GOOD.into()))
+    });
+    g.bench_function("bearer_with_route_rule", |b| {
+        b.to_async(rt)
+            .iter(|| admit(&with, format!("Bearer {TOKEN}")))
     });
     g.finish();
 }

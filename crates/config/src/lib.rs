@@ -1,5 +1,8 @@
 //! scrapegate-config: reads Prometheus's web configuration file (`web.yml`) exactly as
 //! exporter-toolkit v0.17.1 does, and validates it in the toolkit's order with its error texts.
+//! It also reads scrapegate's own optional policy file, `scrapegate.yml` (bearer tokens, routes
+//! and their rules), with serde_yaml, as no Go parity is at stake there ([`load_policy`],
+//! cross-checked against web.yml by [`check_pair`]).
 //!
 //! This crate is the only one that reads or parses a configuration file. [`load`] is
 //! `web.Validate` plus loading: it returns one [`ValidatedConfig`] (a `scrapegate-model` type)
@@ -65,6 +68,7 @@ mod decode;
 mod go;
 mod headers;
 mod keypair;
+mod policy;
 mod schema;
 mod validate;
 mod warnings;
@@ -74,6 +78,7 @@ pub use scrapegate_model::{
     CipherSuite, ClientAuth, Curve, KeyType, RateLimit, ServerCertificate, TlsSettings, TlsVersion,
     User, ValidatedConfig,
 };
+pub use policy::{check_pair, load_policy, referenced_policy_files};
 pub use schema::RawConfig;
 pub use validate::{referenced_files, tls_enabled};
 pub use warnings::{warnings, warnings_at};

@@ -1,6 +1,7 @@
-//! `scrapegate check web-config FILE...`: a drop-in for `promtool check web-config`.
+//! `scrapegate check web-config FILE...`, a drop-in for `promtool check web-config`, and
+//! `scrapegate check config`, which checks a `scrapegate.yml` with its web.yml.
 //!
-//! Same output and exit codes as promtool: for each file, in order, `<file> SUCCESS` or
+//! `check web-config` has the same output and exit codes as promtool: for each file, in order, `<file> SUCCESS` or
 //! `<file> FAILED: <error>` on stderr; it keeps going after a failure and exits 1 if any file
 //! failed, else 0. Like promtool (whose kingpin flag parser checks that every argument is an
 //! existing file before anything runs), a path that does not exist or is a directory is refused
@@ -12,6 +13,14 @@
 //! verdict and exit code do not change): settings rustls cannot serve, RSA keys, certificates
 //! near expiry, high bcrypt costs, SAN lists that are never checked, an empty client CA, and
 //! the HTTP/2 cipher requirement that makes the server refuse to start.
+//!
+//! `scrapegate check config scrapegate.yml [--web.config.file=web.yml]` checks the policy file
+//! and, as the server does on every start and reload, the pair: the web.yml is loaded first
+//! (when given), then `scrapegate.yml` (tokens read and hashed, routes and rules checked),
+//! then the rules that need both (every `allow.users` entry must be a web.yml user; without a
+//! web.yml no route may name users). Output is promtool's: `scrapegate.yml SUCCESS` or
+//! `scrapegate.yml FAILED: <error>` on stderr, exit 0 or 1. A web.yml that fails by itself is
+//! reported as `web.yml FAILED: <error>` (exit 1) and the policy is not judged against it.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -27,11 +36,62 @@ pub enum CheckCommand {
         #[arg(value_name = "web-config-files")]
         files: Vec<PathBuf>,
     },
+    /// Validate a scrapegate.yml, and the pair with web.yml: "<file> SUCCESS" or
+    /// "<file> FAILED: <error>" on stderr.
+    Config {
+        /// The scrapegate.yml to check.
+        #[arg(value_name = "config-file")]
+        file: PathBuf,
+        /// The web.yml it is served with (its basic_auth_users are what allow.users may name).
+        #[arg(long = "web.config.file", value_name = "web.yml")]
+        web_config_file: Option<PathBuf>,
+    },
 }
 
 /// Runs `check`.
 pub fn run(cmd: CheckCommand) -> ExitCode {
-    let CheckCommand::WebConfig { files } = cmd;
+    match cmd {
+        CheckCommand::WebConfig { files } => web_config(&files),
+        CheckCommand::Config {
+            file,
+            web_config_file,
+        } => config(&file, web_config_file.as_deref()),
+    }
+}
+
+/// `check config`: web.yml (if given), then scrapegate.yml, then the pair.
+fn config(file: &Path, web_config_file: Option<&Path>) -> ExitCode {
+    let web = match web_config_file.map(|w| (w, scrapegate_config::load(w))) {
+        None => None,
+        Some((_, Ok(web))) => Some(web),
+        Some((w, Err(e))) => {
+            eprintln!("{} FAILED: {e}", w.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let checked = scrapegate_config::load_policy(file)
+        .and_then(|policy| scrapegate_config::check_pair(&policy, web.as_ref()));
+    let shown = file.display().to_string();
+    match checked {
+        Ok(()) => {
+            eprintln!("{shown} SUCCESS");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            // The policy's errors start with the file's name; the verdict line already has it.
+            let text = e.to_string();
+            let reason = text
+                .strip_prefix(shown.as_str())
+                .and_then(|r| r.strip_prefix(": "))
+                .unwrap_or(&text);
+            eprintln!("{shown} FAILED: {reason}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// `check web-config`: promtool's behaviour, file by file.
+fn web_config(files: &[PathBuf]) -> ExitCode {
     if files.is_empty() {
         // promtool's wording and exit code, rather than clap's usage error (exit 2).
         eprintln!(
@@ -44,7 +104,7 @@ pub fn run(cmd: CheckCommand) -> ExitCode {
         return ExitCode::FAILURE;
     }
     let mut all_ok = true;
-    for file in &files {
+    for file in files {
         let shown = file.display();
         match scrapegate_config::load(file) {
             Ok(cfg) => {
