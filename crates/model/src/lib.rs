@@ -18,7 +18,7 @@ pub mod upstream;
 pub mod web;
 
 pub use bcrypt::{GoBcryptError, GoBcryptHash};
-pub use policy::{Allow, BearerToken, Policy, RouteRule};
+pub use policy::{Allow, BearerToken, Identity, Policy, RouteRule};
 pub use tls::{CipherSuite, ClientAuth, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion};
 pub use upstream::UpstreamUrl;
 pub use web::{ConfigSet, RateLimit, User, ValidatedConfig};

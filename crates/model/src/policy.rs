@@ -43,10 +43,42 @@ pub struct Allow {
     pub methods: Option<Vec<Method>>,
 }
 
+/// Who a request is, as far as `allow` rules care.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Identity<'a> {
+    /// The web.yml user it authenticated as.
+    pub user: Option<&'a str>,
+    /// The name of the bearer token it presented.
+    pub token: Option<&'a str>,
+    /// The SANs of its verified client certificate.
+    pub client_sans: &'a [String],
+}
+
 impl Allow {
     /// True when some identity list is present (otherwise any authenticated identity passes).
     pub fn restricts_identity(&self) -> bool {
         self.users.is_some() || self.tokens.is_some() || self.client_sans.is_some()
+    }
+
+    /// True when `method` is allowed (no `methods` list allows every method).
+    pub fn admits_method(&self, method: &Method) -> bool {
+        self.methods.as_ref().is_none_or(|m| m.contains(method))
+    }
+
+    /// True when `who` matches an entry of a present identity list, or no list is present.
+    pub fn admits(&self, who: Identity<'_>) -> bool {
+        if !self.restricts_identity() {
+            return true;
+        }
+        let listed = |list: &Option<Vec<String>>, name: Option<&str>| match (list, name) {
+            (Some(list), Some(name)) => list.iter().any(|entry| entry == name),
+            _ => false,
+        };
+        let san_listed = self
+            .client_sans
+            .as_ref()
+            .is_some_and(|list| who.client_sans.iter().any(|san| list.contains(san)));
+        listed(&self.users, who.user) || listed(&self.tokens, who.token) || san_listed
     }
 }
 

@@ -16,7 +16,7 @@ use tokio::task::JoinHandle;
 
 use crate::apps::App;
 use crate::apps::health::HealthApp;
-use crate::apps::proxy::ProxyApp;
+use crate::apps::proxy::{Admitted, ProxyApp};
 use crate::apps::telemetry::TelemetryApp;
 use crate::body::{GateBody, RequestBody};
 use crate::front::conn::{self, ConnTracker};
@@ -311,6 +311,24 @@ impl Gateway {
     ) -> http::Response<GateBody> {
         let origin = Origin::new(peer.ip(), https);
         self.inner.proxy.call(req, &origin, &mut Trace::default()).await
+    }
+
+    /// Runs one request through the proxy app's gate only (rate limit, authentication, the
+    /// route's rules) and answers an empty 200 where the proxy would forward: the gate's own
+    /// cost, for benchmarks. Not a stable API.
+    #[doc(hidden)]
+    pub async fn admit<B: RequestBody>(
+        &self,
+        req: http::Request<B>,
+        peer: SocketAddr,
+    ) -> http::StatusCode {
+        let origin = Origin::new(peer.ip(), true);
+        let resp = self
+            .inner
+            .proxy
+            .route_and_pass(req, &origin, &mut Trace::default(), Admitted::Answer200)
+            .await;
+        resp.status()
     }
 
     /// Serves one already-accepted plain-HTTP/1.1 connection over any byte stream (e.g. a

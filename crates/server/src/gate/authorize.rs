@@ -4,6 +4,7 @@
 //! the previous stage let through.
 
 use http::Request;
+use scrapegate_model::Identity;
 
 use super::trace::{AuthKind, AuthResult};
 use super::{Exchange, Verdict};
@@ -18,25 +19,22 @@ pub(super) fn check<B>(ex: &mut Exchange<'_>, req: &Request<B>) -> Verdict {
         return Verdict::Pass;
     };
     let kind = kind_of(ex);
-    if let (Some(methods), Some(header)) = (&allow.methods, &route.methods_header)
-        && !methods.contains(req.method())
+    if let Some(header) = &route.methods_header
+        && !allow.admits_method(req.method())
     {
         ex.trace.result = AuthResult::Method;
         ex.gate.metrics.count_auth(kind, "method");
         return Verdict::Answer(body::method_not_allowed(header.clone()));
     }
-    if ex.trace.result == AuthResult::Anonymous || !allow.restricts_identity() {
+    if ex.trace.result == AuthResult::Anonymous {
         return Verdict::Pass;
     }
-    let trace = &*ex.trace;
-    let listed = |list: &Option<Vec<String>>, name: &Option<String>| {
-        matches!((list, name), (Some(list), Some(name)) if list.contains(name))
+    let who = Identity {
+        user: ex.trace.user.as_deref(),
+        token: ex.trace.token.as_deref(),
+        client_sans: ex.origin.client_sans.as_deref().unwrap_or(&[]),
     };
-    let san_listed = match (&allow.client_sans, &ex.origin.client_sans) {
-        (Some(list), Some(sans)) => sans.iter().any(|san| list.contains(san)),
-        _ => false,
-    };
-    if listed(&allow.users, &trace.user) || listed(&allow.tokens, &trace.token) || san_listed {
+    if allow.admits(who) {
         return Verdict::Pass;
     }
     ex.trace.result = AuthResult::Forbidden;
