@@ -11,7 +11,7 @@
 //! Connections still go through the shared accept loop, so the connection limit and the
 //! header-read and idle timeouts apply as on every other listener.
 
-use http::header::{ALLOW, HeaderValue};
+use http::header::HeaderValue;
 use http::{Method, Request, Response, StatusCode};
 
 use super::App;
@@ -56,25 +56,37 @@ impl App for HealthApp {
 
 /// Answers one request on the health listener. The request body is never read.
 fn respond<B>(readiness: &Readiness, req: &Request<B>) -> Response<GateBody> {
-    let path = req.uri().path();
     // The path decides first: an unknown path is a 404 whatever the method, so a probe with
     // a typo in its URL is told so rather than told to change its method.
-    if path != HEALTHY_PATH && path != READY_PATH {
+    let Some(answer) = probe(readiness, req.uri().path()) else {
         return body::not_found();
-    }
-    if req.method() != Method::GET && req.method() != Method::HEAD {
-        let mut resp = body::text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
-        resp.headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("GET, HEAD"));
-        return resp;
-    }
-    if path == HEALTHY_PATH {
-        body::text(StatusCode::OK, "scrapegate is Healthy.\n")
-    } else if readiness.is_ready() {
-        body::text(StatusCode::OK, "scrapegate is Ready.\n")
+    };
+    if is_get_or_head(req.method()) {
+        answer
     } else {
-        body::text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n")
+        get_or_head_only()
     }
+}
+
+/// The answer of a probe path (`/-/healthy`, `/-/ready`), or `None` for any other path. The
+/// health and telemetry listeners both answer with it.
+pub(crate) fn probe(readiness: &Readiness, path: &str) -> Option<Response<GateBody>> {
+    Some(match path {
+        HEALTHY_PATH => body::text(StatusCode::OK, "scrapegate is Healthy.\n"),
+        READY_PATH if readiness.is_ready() => body::text(StatusCode::OK, "scrapegate is Ready.\n"),
+        READY_PATH => body::text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n"),
+        _ => return None,
+    })
+}
+
+/// True for the two methods the probe and metrics endpoints answer.
+pub(crate) fn is_get_or_head(method: &Method) -> bool {
+    method == Method::GET || method == Method::HEAD
+}
+
+/// 405 with `Allow: GET, HEAD`.
+pub(crate) fn get_or_head_only() -> Response<GateBody> {
+    body::method_not_allowed(HeaderValue::from_static("GET, HEAD"))
 }
 
 #[cfg(test)]

@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use http::header::{CONTENT_TYPE, HeaderValue};
-use http::{Method, Request, Response, StatusCode};
+use http::{Request, Response};
 
-use super::App;
+use super::{App, health};
 use crate::body::{self, GateBody, RequestBody};
 use crate::front::Readiness;
 use crate::gate::trace::Trace;
@@ -49,8 +49,8 @@ impl App for TelemetryApp {
 
 impl TelemetryApp {
     fn respond<B>(&self, req: &Request<B>) -> Response<GateBody> {
-        if req.method() != Method::GET && req.method() != Method::HEAD {
-            return body::text(StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed\n");
+        if !health::is_get_or_head(req.method()) {
+            return health::get_or_head_only();
         }
         match req.uri().path() {
             "/metrics" => {
@@ -61,12 +61,7 @@ impl TelemetryApp {
                 );
                 resp
             }
-            "/-/healthy" => body::text(StatusCode::OK, "scrapegate is Healthy.\n"),
-            "/-/ready" if self.readiness.is_ready() => {
-                body::text(StatusCode::OK, "scrapegate is Ready.\n")
-            }
-            "/-/ready" => body::text(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable\n"),
-            _ => body::not_found(),
+            path => health::probe(&self.readiness, path).unwrap_or_else(body::not_found),
         }
     }
 }
