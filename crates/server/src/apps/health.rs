@@ -257,7 +257,7 @@ mod tests {
                 )
                 .await;
             assert_eq!(resp.status(), StatusCode::METHOD_NOT_ALLOWED, "{method}");
-            assert_eq!(resp.headers()[ALLOW], "GET, HEAD");
+            assert_eq!(resp.headers()[http::header::ALLOW], "GET, HEAD");
         }
         // Query strings do not change the answer (kubelet and curl may add none, others may).
         assert_eq!(
