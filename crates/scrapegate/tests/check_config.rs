@@ -7,16 +7,14 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 use scrapegate_testkit::hash;
+use scrapegate_testkit::process::run_in;
 
 /// A token long enough to be accepted.
 const TOKEN: &str = "check-config-test-token-0123456789";
 
+/// `scrapegate ARGS` run in `dir`, to completion.
 fn scrapegate(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scrapegate"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run scrapegate")
+    run_in(env!("CARGO_BIN_EXE_scrapegate"), args, dir)
 }
 
 fn stderr(out: &Output) -> String {

@@ -1,26 +1,20 @@
 //! `scrapegate hash-password`: stdin in, a `$2y$` hash out that Go's parser and the bcrypt
 //! crate accept; long passwords and bad costs refused.
 
-use std::io::Write;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
+use scrapegate_testkit::STARTUP;
+use scrapegate_testkit::process::run;
+
+/// `scrapegate hash-password ARGS` with `stdin` (a refused flag exits before reading it).
 fn hash_password(args: &[&str], stdin: &[u8]) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scrapegate"))
-        .arg("hash-password")
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn scrapegate");
-    // A refused flag makes the process exit before it reads stdin; the pipe then breaks
-    // under our write, which is the child's choice to make, not a failure of the test.
-    match child.stdin.take().expect("stdin").write_all(stdin) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
-        Err(e) => panic!("write stdin: {e}"),
-    }
-    child.wait_with_output().expect("wait")
+    run(
+        Command::new(env!("CARGO_BIN_EXE_scrapegate"))
+            .arg("hash-password")
+            .args(args),
+        stdin,
+        STARTUP,
+    )
 }
 
 fn printed_hash(out: &Output) -> String {

@@ -4,7 +4,6 @@
 //! changed it since promtool 2.42's version. Fixtures using fields 2.42 predates (inline PEM,
 //! `client_allowed_sans`, `rate_limit`) are left out. Skips loudly without promtool.
 
-
 use std::path::Path;
 use std::process::Command;
 

@@ -1,17 +1,14 @@
 //! `scrapegate check web-config`: promtool's output format and exit codes, warnings, and the
 //! up-front refusal of paths that do not exist.
 
-
 use scrapegate_testkit::fixtures;
+use scrapegate_testkit::process::run_in;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
+/// `scrapegate ARGS` run in `dir`, to completion.
 fn scrapegate(args: &[&str], dir: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_scrapegate"))
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .expect("run scrapegate")
+    run_in(env!("CARGO_BIN_EXE_scrapegate"), args, dir)
 }
 
 fn stderr(out: &Output) -> String {

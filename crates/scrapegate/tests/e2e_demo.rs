@@ -1,55 +1,37 @@
 //! `scrapegate demo`: the printed curl command, run as printed, returns the sample metrics.
 
-mod e2e_support;
+use scrapegate_testkit::{STARTUP, curl, spawn, tool};
 
-use std::process::Command;
-
-use e2e_support::*;
+const SCRAPEGATE: &str = env!("CARGO_BIN_EXE_scrapegate");
 
 #[test]
 fn demo_prints_a_curl_command_that_returns_metrics() {
-    let Some(_curl) = tool("/usr/bin/curl") else {
+    let Some(curl_bin) = tool("/usr/bin/curl") else {
         return;
     };
-    let mut p = spawn(&["demo".into(), "--listen".into(), "127.0.0.1:0".into()]);
+    let mut p = spawn(
+        SCRAPEGATE,
+        &["demo".into(), "--listen".into(), "127.0.0.1:0".into()],
+    );
     let line = p
         .stdout
         .wait_for(STARTUP, |l| l.trim_start().starts_with("curl --cacert"))
         .unwrap_or_else(|| panic!("no curl line:\n{}\n{}", p.stdout.all(), p.stderr.all()));
     let words: Vec<&str> = line.split_whitespace().collect();
     assert_eq!(words[0], "curl");
-    let out = Command::new("/usr/bin/curl")
-        .args(["-sS", "--max-time", "20"])
-        .args(&words[1..])
-        .output()
-        .unwrap();
-    let body = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    // Run as printed (the kit's curl adds only `-sS --max-time 20` and the status code).
+    let printed: Vec<String> = words[1..].iter().map(|w| (*w).to_owned()).collect();
+    let (code, body) = curl(&curl_bin, &printed);
+    assert_eq!(code, 200, "{body}");
     assert!(body.contains("demo_scrapes_total 1"), "{body}");
     // Without the password: 401.
-    let no_auth: Vec<&str> = words[1..]
+    let no_auth: Vec<String> = printed
         .iter()
-        .copied()
         .filter(|w| *w != "-u" && !w.starts_with("demo:"))
+        .cloned()
         .collect();
-    let out = Command::new("/usr/bin/curl")
-        .args([
-            "-sS",
-            "--max-time",
-            "20",
-            "-o",
-            "/dev/null",
-            "-w",
-            "%{http_code}",
-        ])
-        .args(&no_auth)
-        .output()
-        .unwrap();
-    assert_eq!(String::from_utf8_lossy(&out.stdout), "401");
+    let (code, _) = curl(&curl_bin, &no_auth);
+    assert_eq!(code, 401);
     // Ctrl-C ends the demo cleanly and removes its files.
     let dir = p
         .stdout

@@ -3,32 +3,19 @@
 //! paths answer in plain HTTP without any credential, nothing else does, and the main listener
 //! still refuses every request that lacks one of the three.
 
-mod e2e_support;
-
 use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Command, Stdio};
-use std::sync::Arc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use base64::Engine;
-use bytes::Bytes;
-use e2e_support::*;
-use http_body_util::{BodyExt, Empty};
-use hyper_util::rt::TokioIo;
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer, ServerName};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use scrapegate_testkit::http_client::raw;
+use scrapegate_testkit::process::run;
+use scrapegate_testkit::tls_client::{ClientOpts, client_config, connect};
+use scrapegate_testkit::{
+    Ca, DEADLINE, Http1, Leaf, Proc, STARTUP, TestUpstream, TlsSite, basic, dns, free_addr, hash,
+    spawn,
+};
 
-/// Bound on one request or one `healthcheck` run.
-const REQUEST: Duration = Duration::from_secs(20);
-
-/// A client certificate (DER) and its key, issued by the CA in `client-ca.pem`.
-struct ClientCert {
-    cert: CertificateDer<'static>,
-    key: PrivateKeyDer<'static>,
-}
+const SCRAPEGATE: &str = env!("CARGO_BIN_EXE_scrapegate");
 
 /// The gateway under test: TLS with `RequireAndVerifyClientCert`, user `dave`, a configured
 /// header, an upstream that counts hits, and the health listener on loopback.
@@ -36,83 +23,42 @@ struct Guarded {
     proc: Proc,
     main: SocketAddr,
     health: SocketAddr,
-    up: Upstream,
-    client: ClientCert,
-    dir: tempfile::TempDir,
-}
-
-/// A client CA (written as `client-ca.pem`) and one certificate it issued.
-fn write_client_pki(dir: &Path) -> ClientCert {
-    let ca_key = KeyPair::generate().unwrap();
-    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
-    ca.distinguished_name
-        .push(DnType::CommonName, "e2e client CA");
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    std::fs::write(
-        dir.join("client-ca.pem"),
-        ca.self_signed(&ca_key).unwrap().pem(),
-    )
-    .unwrap();
-    let issuer = Issuer::new(ca, ca_key);
-    let key = KeyPair::generate().unwrap();
-    let mut leaf = CertificateParams::new(vec!["prometheus".to_string()]).unwrap();
-    leaf.distinguished_name
-        .push(DnType::CommonName, "prometheus");
-    let cert = leaf.signed_by(&key, &issuer).unwrap();
-    ClientCert {
-        cert: cert.der().clone(),
-        key: PrivatePkcs8KeyDer::from(key.serialize_der()).into(),
-    }
+    up: TestUpstream,
+    /// A client certificate issued by the CA in `client-ca.pem`.
+    client: Leaf,
+    site: TlsSite,
 }
 
 async fn start_guarded() -> Guarded {
-    let up = upstream().await;
-    let (dir, web) = tls_site(&format!(
+    let up = TestUpstream::demo().await;
+    let site = TlsSite::new(&format!(
         "  client_auth_type: RequireAndVerifyClientCert\n  client_ca_file: client-ca.pem\n\
          http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
          basic_auth_users:\n  dave: {}\n",
         hash("dave123")
     ));
-    let client = write_client_pki(dir.path());
-    let proc = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        "--web.health-address=127.0.0.1:0".into(),
-        format!("--web.config.file={}", web.display()),
-        format!("--upstream=http://{}", up.addr),
-    ]);
+    let client_ca = Ca::new("e2e client CA");
+    client_ca.write(&site.file("client-ca.pem"));
+    let client = client_ca.client("prometheus", vec![dns("prometheus")], vec![]);
+    let proc = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.health-address=127.0.0.1:0".into(),
+            format!("--web.config.file={}", site.web.display()),
+            format!("--upstream=http://{}", up.addr),
+        ],
+    );
     let main = proc.listening_on();
-    let line = proc
-        .stderr
-        .wait_for(STARTUP, |l| l.contains("msg=\"Health listening on\""))
-        .unwrap_or_else(|| panic!("no health listener:\n{}", proc.stderr.all()));
-    let health = address_field(&line);
+    let health = proc.address_after("Health listening on");
     Guarded {
         proc,
         main,
         health,
         up,
         client,
-        dir,
+        site,
     }
-}
-
-/// One request written by hand on a fresh plain TCP connection; returns the raw response.
-async fn raw(addr: SocketAddr, method: &str, path: &str) -> String {
-    let exchange = async {
-        let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-        tcp.write_all(
-            format!("{method} {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
-        )
-        .await
-        .unwrap();
-        let mut out = Vec::new();
-        // A reset after the response (the gateway's TLS sniffing closes hard) is not a failure.
-        let _ = tcp.read_to_end(&mut out).await;
-        String::from_utf8_lossy(&out).into_owned()
-    };
-    tokio::time::timeout(REQUEST, exchange)
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no response within {REQUEST:?}"))
 }
 
 /// GET `/metrics` over TLS (trusting the test CA) with an optional client certificate and
@@ -122,84 +68,38 @@ async fn tls_get(
     with_cert: bool,
     auth: Option<(&str, &str)>,
 ) -> Result<(u16, String), String> {
-    let mut roots = rustls::RootCertStore::empty();
-    roots
-        .add(CertificateDer::from_pem_file(g.dir.path().join("ca.pem")).unwrap())
-        .unwrap();
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .unwrap()
-        .with_root_certificates(roots);
-    let cfg = if with_cert {
-        builder
-            .with_client_auth_cert(vec![g.client.cert.clone()], g.client.key.clone_key())
-            .unwrap()
-    } else {
-        builder.with_no_client_auth()
+    let opts = ClientOpts {
+        cert: with_cert.then(|| g.client.clone()),
+        ..ClientOpts::default()
     };
+    let cfg = client_config(&g.site.ca.cert_der, &opts);
     let exchange = async {
-        let tcp = tokio::net::TcpStream::connect(g.main)
-            .await
-            .map_err(|e| e.to_string())?;
-        let tls = tokio_rustls::TlsConnector::from(Arc::new(cfg))
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        let tls = connect(g.main, cfg)
             .await
             .map_err(|e| format!("handshake: {e}"))?;
-        let (mut send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
+        let mut conn = Http1::handshake(tls).await.map_err(|e| e.to_string())?;
+        let auth = auth.map(|(user, password)| basic(user, password));
+        conn.get("/metrics", auth.as_deref())
             .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(conn);
-        let mut req = hyper::Request::get("/metrics").header("host", "localhost");
-        if let Some((user, password)) = auth {
-            let token =
-                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-            req = req.header("authorization", format!("Basic {token}"));
-        }
-        let resp = send
-            .send_request(req.body(Empty::<Bytes>::new()).unwrap())
-            .await
-            .map_err(|e| format!("request: {e}"))?;
-        let code = resp.status().as_u16();
-        let body = resp
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok((code, String::from_utf8_lossy(&body.to_bytes()).into_owned()))
+            .map_err(|e| format!("request: {e}"))
     };
-    tokio::time::timeout(REQUEST, exchange)
+    tokio::time::timeout(DEADLINE, exchange)
         .await
-        .map_err(|_| format!("no answer within {REQUEST:?}"))?
+        .map_err(|_| format!("no answer within {DEADLINE:?}"))?
 }
 
 /// Runs `scrapegate healthcheck ARGS` to completion (bounded); returns its exit code and
 /// stderr.
 fn healthcheck(args: &[&str]) -> (i32, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_scrapegate"))
-        .arg("healthcheck")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start scrapegate healthcheck");
-    let end = Instant::now() + REQUEST;
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= end {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("scrapegate healthcheck {args:?} still running after {REQUEST:?}");
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    };
-    // The child has exited, so its stderr is complete and this read ends at once.
-    let mut stderr = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    (status.code().expect("exited by a signal"), stderr)
+    let out = run(
+        Command::new(SCRAPEGATE).arg("healthcheck").args(args),
+        b"",
+        DEADLINE,
+    );
+    (
+        out.status.code().expect("exited by a signal"),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -248,11 +148,7 @@ async fn probe_paths_answer_plain_http_without_credentials() {
             "{path}: {text}"
         );
     }
-    assert_eq!(
-        g.up.hits.load(std::sync::atomic::Ordering::SeqCst),
-        0,
-        "the health listener reached the upstream"
-    );
+    assert_eq!(g.up.hits(), 0, "the health listener reached the upstream");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -287,7 +183,7 @@ async fn main_listener_still_refuses_unauthenticated_requests() {
         tls_get(&g, true, Some(("dave", "dave123"))).await.unwrap(),
         (200, "demo_metric 1\n".to_string())
     );
-    assert_eq!(g.up.hits.load(std::sync::atomic::Ordering::SeqCst), 1);
+    assert_eq!(g.up.hits(), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -317,10 +213,7 @@ async fn healthcheck_subcommand_exit_codes_and_messages() {
     );
 
     // A closed port: bind one, note it, close it.
-    let closed = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
+    let closed = free_addr();
     let url = format!("http://{closed}/-/ready");
     let (code, stderr) = run(vec!["--url".into(), url.clone()]).await;
     assert_eq!(code, 1, "{stderr}");
@@ -376,11 +269,14 @@ async fn healthcheck_subcommand_exit_codes_and_messages() {
 /// An unauthenticated listener on a non-loopback address is allowed, and warned about.
 #[test]
 fn non_loopback_health_address_is_warned_about() {
-    let p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        "--web.health-address=0.0.0.0:0".into(),
-        "--upstream=http://127.0.0.1:9".into(),
-    ]);
+    let p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.health-address=0.0.0.0:0".into(),
+            "--upstream=http://127.0.0.1:9".into(),
+        ],
+    );
     let line = p
         .stderr
         .wait_for(STARTUP, |l| {

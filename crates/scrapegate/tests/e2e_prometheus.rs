@@ -2,32 +2,12 @@
 //! `basic_auth`. The good job must be `up`; the job with a wrong password must be down with a
 //! 401 in `lastError`. Skipped loudly when Prometheus is not installed.
 
-mod e2e_support;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-use e2e_support::*;
-
-/// Prometheus as a child process, killed on drop (also when an assertion fails).
-struct Prometheus(std::process::Child);
-
-impl Drop for Prometheus {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use scrapegate_testkit::{Proc, TestUpstream, TlsSite, free_addr, hash, spawn, tool};
 
 /// GET over plain HTTP/1.0 (Prometheus's API on loopback); `None` while it is not up yet.
 fn http_get(addr: SocketAddr, path: &str) -> Option<String> {
@@ -58,19 +38,22 @@ async fn prometheus_scrapes_through_scrapegate() {
     let Some(prom_bin) = tool("/usr/bin/prometheus") else {
         return;
     };
-    let up = upstream().await;
-    let (dir, web) = tls_site(&format!(
+    let up = TestUpstream::demo().await;
+    let site = TlsSite::new(&format!(
         "basic_auth_users:\n  prometheus: {}\n",
         hash("s3cret")
     ));
-    let gw = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        format!("--web.config.file={}", web.display()),
-        format!("--upstream=http://{}", up.addr),
-    ]);
+    let gw = spawn(
+        env!("CARGO_BIN_EXE_scrapegate"),
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--web.config.file={}", site.web.display()),
+            format!("--upstream=http://{}", up.addr),
+        ],
+    );
     let gw_addr = gw.listening_on();
 
-    let ca = dir.path().join("ca.pem");
+    let ca = site.file("ca.pem");
     let job = |name: &str, password: &str| {
         format!(
             "  - job_name: {name}\n    scheme: https\n    tls_config:\n      ca_file: {}\n\
@@ -79,7 +62,7 @@ async fn prometheus_scrapes_through_scrapegate() {
             ca.display()
         )
     };
-    let prom_yml = dir.path().join("prometheus.yml");
+    let prom_yml = site.file("prometheus.yml");
     std::fs::write(
         &prom_yml,
         format!(
@@ -89,22 +72,17 @@ async fn prometheus_scrapes_through_scrapegate() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let prom_addr: SocketAddr = format!("127.0.0.1:{port}").parse().unwrap();
-    let _prom = Prometheus(
-        Command::new(prom_bin)
-            .arg(format!("--config.file={}", prom_yml.display()))
-            .arg(format!(
-                "--storage.tsdb.path={}",
-                dir.path().join("tsdb").display()
-            ))
-            .arg(format!("--web.listen-address={prom_addr}"))
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start prometheus"),
-    );
+    let prom_addr = free_addr();
+    // Killed on drop (also when an assertion fails).
+    let mut prom = Command::new(prom_bin);
+    prom.arg(format!("--config.file={}", prom_yml.display()))
+        .arg(format!(
+            "--storage.tsdb.path={}",
+            site.file("tsdb").display()
+        ))
+        .arg(format!("--web.listen-address={prom_addr}"))
+        .arg("--log.level=warn");
+    let _prom = Proc::start(prom);
 
     let deadline = Instant::now() + Duration::from_secs(90);
     let mut last = String::new();
@@ -128,5 +106,5 @@ async fn prometheus_scrapes_through_scrapegate() {
     }
     // Prometheus scrapes with HTTP/2 when offered; the upstream never saw the credentials
     // (it would have answered a marker body, which fails the good job's parse).
-    assert!(up.hits.load(std::sync::atomic::Ordering::SeqCst) > 0);
+    assert!(up.hits() > 0);
 }

@@ -1,23 +1,28 @@
 //! The real binary: startup failures with Go's error text, TLS + basic auth through curl, and
 //! a graceful SIGTERM that lets an in-flight request finish.
 
-mod e2e_support;
-
 use std::time::Duration;
 
-use e2e_support::*;
+use scrapegate_testkit::http_client::raw;
+use scrapegate_testkit::process::{address_field, run};
+use scrapegate_testkit::{DEADLINE, Proc, STARTUP, TestUpstream, TlsSite, curl, hash, spawn, tool};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SCRAPEGATE: &str = env!("CARGO_BIN_EXE_scrapegate");
 
 #[test]
 fn broken_web_config_fails_startup_with_go_text_and_exit_1() {
     let dir = tempfile::tempdir().unwrap();
     let web = dir.path().join("web.yml");
     std::fs::write(&web, "basic_auth_users:\n  john: doe\n").unwrap();
-    let mut p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        format!("--web.config.file={}", web.display()),
-        "--upstream=http://127.0.0.1:9".into(),
-    ]);
+    let mut p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--web.config.file={}", web.display()),
+            "--upstream=http://127.0.0.1:9".into(),
+        ],
+    );
     assert_eq!(p.wait_exit(STARTUP), Some(1), "{}", p.stderr.all());
     let log = p.stderr.all();
     assert!(
@@ -31,17 +36,20 @@ async fn tls_and_basic_auth_through_curl() {
     let Some(curl_bin) = tool("/usr/bin/curl") else {
         return;
     };
-    let up = upstream().await;
-    let (dir, web) = tls_site(&format!(
+    let up = TestUpstream::demo().await;
+    let site = TlsSite::new(&format!(
         "http_server_config:\n  headers:\n    X-Frame-Options: deny\n\
          basic_auth_users:\n  dave: {}\n",
         hash("dave123")
     ));
-    let p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        format!("--web.config.file={}", web.display()),
-        format!("--upstream=http://{}", up.addr),
-    ]);
+    let p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--web.config.file={}", site.web.display()),
+            format!("--upstream=http://{}", up.addr),
+        ],
+    );
     let addr = p.listening_on();
     assert!(
         p.stderr
@@ -51,7 +59,7 @@ async fn tls_and_basic_auth_through_curl() {
         "{}",
         p.stderr.all()
     );
-    let ca = dir.path().join("ca.pem").display().to_string();
+    let ca = site.file("ca.pem").display().to_string();
     let url = format!("https://{addr}/metrics");
     let (code, body) = curl(
         &curl_bin,
@@ -84,12 +92,15 @@ async fn tls_and_basic_auth_through_curl() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigterm_lets_an_in_flight_slow_request_finish() {
-    let up = upstream().await;
-    let mut p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        format!("--upstream=http://{}", up.addr),
-        "--web.shutdown-timeout=20s".into(),
-    ]);
+    let up = TestUpstream::demo().await;
+    let mut p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--upstream=http://{}", up.addr),
+            "--web.shutdown-timeout=20s".into(),
+        ],
+    );
     let addr = p.listening_on();
     let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
     tcp.write_all(b"GET /slow HTTP/1.1\r\nHost: a\r\n\r\n")
@@ -97,7 +108,7 @@ async fn sigterm_lets_an_in_flight_slow_request_finish() {
         .unwrap();
     // Wait (bounded) until the request is in flight at the upstream.
     let deadline = tokio::time::Instant::now() + STARTUP;
-    while up.hits.load(std::sync::atomic::Ordering::SeqCst) == 0 {
+    while up.hits() == 0 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "request never reached the upstream"
@@ -122,22 +133,6 @@ async fn sigterm_lets_an_in_flight_slow_request_finish() {
     assert!(p.stderr.all().contains("All connections closed"));
 }
 
-/// Plain GET over HTTP/1.1 on a fresh connection; returns the raw response text.
-async fn raw_get(addr: std::net::SocketAddr, path: &str) -> String {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(
-        format!("GET {path} HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n").as_bytes(),
-    )
-    .await
-    .unwrap();
-    let mut out = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), tcp.read_to_end(&mut out))
-        .await
-        .expect("no response")
-        .unwrap();
-    String::from_utf8_lossy(&out).into_owned()
-}
-
 /// What a client controls in its handshake does not reach the log: an IP address sent as SNI
 /// (wrk and `openssl s_client -servername 1.2.3.4` do that) makes rustls warn once per
 /// connection, which any client could turn into a flood of log lines.
@@ -146,32 +141,26 @@ async fn an_ip_address_as_sni_is_served_and_not_logged() {
     let Some(openssl) = tool("/usr/bin/openssl") else {
         return;
     };
-    let up = upstream().await;
-    let (dir, web) = tls_site("");
-    let p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        format!("--web.config.file={}", web.display()),
-        format!("--upstream=http://{}", up.addr),
-    ]);
+    let up = TestUpstream::demo().await;
+    let site = TlsSite::new("");
+    let p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            format!("--web.config.file={}", site.web.display()),
+            format!("--upstream=http://{}", up.addr),
+        ],
+    );
     let addr = p.listening_on();
     for _ in 0..3 {
-        let mut child = std::process::Command::new(&openssl)
-            .args(["s_client", "-quiet", "-connect", &addr.to_string()])
-            .args(["-servername", "127.0.0.1", "-CAfile"])
-            .arg(dir.path().join("ca.pem"))
-            .stdin(std::process::Stdio::piped())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        use std::io::Write as _;
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
-            .unwrap();
-        let out = child.wait_with_output().unwrap();
+        let out = run(
+            std::process::Command::new(&openssl)
+                .args(["s_client", "-quiet", "-connect", &addr.to_string()])
+                .args(["-servername", "127.0.0.1", "-CAfile"])
+                .arg(site.file("ca.pem")),
+            b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n",
+            DEADLINE,
+        );
         let text = String::from_utf8_lossy(&out.stdout);
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
     }
@@ -188,13 +177,16 @@ async fn an_ip_address_as_sni_is_served_and_not_logged() {
 /// one; both serve.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn worker_threads_choose_the_scheduler() {
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     for (workers, scheduler) in [("1", "current-thread"), ("2", "multi-thread")] {
-        let p = spawn(&[
-            "--web.listen-address=127.0.0.1:0".into(),
-            format!("--runtime.worker-threads={workers}"),
-            format!("--upstream=http://{}", up.addr),
-        ]);
+        let p = spawn(
+            SCRAPEGATE,
+            &[
+                "--web.listen-address=127.0.0.1:0".into(),
+                format!("--runtime.worker-threads={workers}"),
+                format!("--upstream=http://{}", up.addr),
+            ],
+        );
         let addr = p.listening_on();
         p.stderr
             .wait_for(STARTUP, |l| {
@@ -204,7 +196,7 @@ async fn worker_threads_choose_the_scheduler() {
             })
             .unwrap_or_else(|| panic!("no Runtime line for {workers}: {}", p.stderr.all()));
         for _ in 0..3 {
-            let text = raw_get(addr, "/metrics").await;
+            let text = raw(addr, "GET", "/metrics").await;
             assert!(text.starts_with("HTTP/1.1 200 OK"), "{workers}: {text}");
             assert!(text.ends_with("demo_metric 1\n"), "{workers}: {text}");
         }
@@ -217,12 +209,15 @@ async fn serves_every_listen_address_ipv4_and_ipv6() {
         eprintln!("SKIPPED: no IPv6 loopback on this machine");
         return;
     }
-    let up = upstream().await;
-    let p = spawn(&[
-        "--web.listen-address=127.0.0.1:0".into(),
-        "--web.listen-address=[::1]:0".into(),
-        format!("--upstream=http://{}", up.addr),
-    ]);
+    let up = TestUpstream::demo().await;
+    let p = spawn(
+        SCRAPEGATE,
+        &[
+            "--web.listen-address=127.0.0.1:0".into(),
+            "--web.listen-address=[::1]:0".into(),
+            format!("--upstream=http://{}", up.addr),
+        ],
+    );
     // Both listeners log their line; wait (bounded) for each before reading the log.
     for family in ["address=127.0.0.1:", "address=[::1]:"] {
         p.stderr
@@ -241,7 +236,7 @@ async fn serves_every_listen_address_ipv4_and_ipv6() {
     assert_eq!(lines.len(), 2, "{lines:?}");
     for line in lines {
         let addr = address_field(&line);
-        let text = raw_get(addr, "/metrics").await;
+        let text = raw(addr, "GET", "/metrics").await;
         assert!(text.starts_with("HTTP/1.1 200 OK"), "{addr}: {text}");
     }
 }
@@ -255,20 +250,17 @@ async fn systemd_socket_activation() {
     let Some(sh) = tool("/bin/sh") else {
         return;
     };
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let socket = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let fd = socket.as_raw_fd();
     let mut cmd = std::process::Command::new(sh);
     cmd.arg("-c")
         .arg("LISTEN_PID=$$ exec \"$0\" \"$@\"")
-        .arg(env!("CARGO_BIN_EXE_scrapegate"))
+        .arg(SCRAPEGATE)
         .arg("--web.systemd-socket")
         .arg(format!("--upstream=http://{}", up.addr))
-        .env("LISTEN_FDS", "1")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped());
+        .env("LISTEN_FDS", "1");
     // SAFETY: only async-signal-safe dup2 between fork and exec; fd 3 becomes the listener
     // (dup2 clears close-on-exec on the new descriptor).
     unsafe {
@@ -279,38 +271,22 @@ async fn systemd_socket_activation() {
             Ok(())
         });
     }
-    let mut child = cmd.spawn().unwrap();
+    let p = Proc::start(cmd);
     drop(socket);
-    struct Kill(std::process::Child);
-    impl Drop for Kill {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let stderr = child.stderr.take().unwrap();
-    let _guard = Kill(child);
-    let lines = std::thread::spawn(move || {
-        use std::io::BufRead;
-        let mut seen = Vec::new();
-        for line in std::io::BufReader::new(stderr).lines() {
-            let Ok(line) = line else { break };
-            let done = line.contains("TLS is disabled.");
-            seen.push(line);
-            if done {
-                break;
-            }
-        }
-        seen
-    });
-    let seen = tokio::task::spawn_blocking(move || lines.join().unwrap())
-        .await
-        .unwrap();
+    // Bounded wait on a blocking condition variable: off the runtime's threads.
+    let stderr = p.stderr.clone();
+    let done = tokio::task::spawn_blocking(move || {
+        stderr.wait_for(STARTUP, |l| l.contains("TLS is disabled."))
+    })
+    .await
+    .unwrap();
+    let seen = p.stderr.all();
+    assert!(done.is_some(), "no TLS line:\n{seen}");
+    let before_tls = &seen[..seen.find("TLS is disabled.").unwrap()];
     assert!(
-        seen.iter()
-            .any(|l| l.contains("Listening on systemd activated listeners")),
-        "{seen:?}"
+        before_tls.contains("Listening on systemd activated listeners"),
+        "{seen}"
     );
-    let text = raw_get(addr, "/metrics").await;
+    let text = raw(addr, "GET", "/metrics").await;
     assert!(text.starts_with("HTTP/1.1 200 OK"), "{text}");
 }

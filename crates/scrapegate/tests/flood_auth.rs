@@ -18,7 +18,6 @@
 //! measured 0.68-1.17 on this 2-core VM, the low ones in streaks of up to three). Every attempt's
 //! figures are printed.
 
-mod e2e_support;
 mod hostile_support;
 
 use std::net::Ipv4Addr;
@@ -26,8 +25,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e_support::upstream;
 use hostile_support::*;
+use scrapegate_testkit::process::raise_nofile;
+use scrapegate_testkit::{Http1, TestUpstream, basic, eventually, metric};
 
 /// bcrypt cost of the attacked user: cheap enough for a quick test, dear enough (a few ms per
 /// verification) that 40 concurrent flooders keep both pool threads busy and the queue full.
@@ -72,7 +72,7 @@ async fn flooder(gw: Arc<Gw>, counts: Arc<FloodCounts>, stop: Arc<AtomicBool>) {
         let mut failures = 0;
         while failures < PER_IP && !stop.load(Ordering::Relaxed) {
             let n = counts.next_password.fetch_add(1, Ordering::Relaxed);
-            let auth = basic(USER, &format!("wrong-{n}"));
+            let auth = basic(USER, format!("wrong-{n}"));
             match c.get("/metrics", Some(&auth)).await {
                 Ok((401, _)) => {
                     counts.unauthorized.fetch_add(1, Ordering::Relaxed);
@@ -96,7 +96,7 @@ async fn flooder(gw: Arc<Gw>, counts: Arc<FloodCounts>, stop: Arc<AtomicBool>) {
 }
 
 /// `GOOD` cached requests over `SCRAPERS` keep-alive connections; returns the elapsed time.
-async fn good_run(scrapers: &mut [Client], auth: &str) -> Duration {
+async fn good_run(scrapers: &mut [Http1], auth: &str) -> Duration {
     let started = Instant::now();
     let per = GOOD / scrapers.len();
     let runs = scrapers.iter_mut().map(|c| async move {
@@ -160,7 +160,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 async fn password_flood_leaves_cached_scrapers_within_10_percent_and_the_queue_bounded() {
     let _serial = SERIAL.lock().await;
     raise_nofile(4096);
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let gw = Arc::new(start(
         &up,
         GwOpts {
@@ -309,7 +309,7 @@ async fn password_flood_leaves_cached_scrapers_within_10_percent_and_the_queue_b
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn repeated_failures_from_one_ip_hit_the_limiter_with_429_and_no_bcrypt() {
     let _serial = SERIAL.lock().await;
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let gw = start(&up, GwOpts::default());
     let attacker = Ipv4Addr::new(127, 2, 0, 1);
     let mut c = gw.client(Some(attacker)).await.unwrap();
@@ -318,7 +318,7 @@ async fn repeated_failures_from_one_ip_hit_the_limiter_with_429_and_no_bcrypt() 
     // The limiter allows 20 failures per source and window (AuthSettings default).
     for i in 0..20 {
         let got = c
-            .get("/metrics", Some(&basic(USER, &format!("nope-{i}"))))
+            .get("/metrics", Some(&basic(USER, format!("nope-{i}"))))
             .await
             .unwrap();
         assert_eq!(got, (401, "Unauthorized\n".to_string()), "attempt {i}");
@@ -327,7 +327,7 @@ async fn repeated_failures_from_one_ip_hit_the_limiter_with_429_and_no_bcrypt() 
     assert_eq!(bcrypt_after_failures - bcrypt_start, 20.0);
     for i in 20..60 {
         let got = c
-            .get("/metrics", Some(&basic(USER, &format!("nope-{i}"))))
+            .get("/metrics", Some(&basic(USER, format!("nope-{i}"))))
             .await
             .unwrap();
         assert_eq!(got, (429, "Too Many Requests\n".to_string()), "attempt {i}");

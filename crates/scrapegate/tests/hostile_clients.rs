@@ -3,15 +3,15 @@
 //! nor outlive their timeouts; the connection limit refuses cleanly; oversized heads get 431;
 //! malformed requests get 400 and the process keeps serving.
 
-mod e2e_support;
 mod hostile_support;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use e2e_support::upstream;
 use hostile_support::*;
+use scrapegate_testkit::process::raise_nofile;
+use scrapegate_testkit::{TestUpstream, eventually, metric, tcp_from};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::Semaphore;
 
@@ -124,7 +124,7 @@ async fn all_open(t: &Tally, want: usize, deadline: Duration) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slowloris_1000_trickling_clients_leave_a_good_client_served_and_hit_the_header_timeout() {
     raise_nofile(8192);
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     // The header deadline runs from the end of the handshake; 10 s leaves time to open all
     // 1,000 connections (about 1-2 s here) and serve the good client before the first expires.
     let header_timeout = Duration::from_secs(10);
@@ -202,7 +202,7 @@ async fn slowloris_1000_trickling_clients_leave_a_good_client_served_and_hit_the
         "slowloris clients got bytes back"
     );
     let mut gw = Arc::into_inner(gw).unwrap();
-    assert!(gw.alive());
+    assert!(gw.proc.alive());
     good_client_is_served(&gw, 2).await;
     eprintln!(
         "slowloris: {HOSTILE} connections open while 20 good requests succeeded; \
@@ -213,7 +213,7 @@ async fn slowloris_1000_trickling_clients_leave_a_good_client_served_and_hit_the
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stalled_tls_handshakes_1000_leave_a_good_client_served_and_hit_the_handshake_timeout() {
     raise_nofile(8192);
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let handshake_timeout = Duration::from_secs(6);
     let gw = Arc::new(start(
         &up,
@@ -280,7 +280,7 @@ async fn stalled_tls_handshakes_1000_leave_a_good_client_served_and_hit_the_hand
         "handshake timeouts {timeouts}:\n{m}"
     );
     let mut gw = Arc::into_inner(gw).unwrap();
-    assert!(gw.alive());
+    assert!(gw.proc.alive());
     good_client_is_served(&gw, 2).await;
     eprintln!(
         "stalled handshakes: {HOSTILE} open while 20 good requests succeeded; all cut by the \
@@ -291,7 +291,7 @@ async fn stalled_tls_handshakes_1000_leave_a_good_client_served_and_hit_the_hand
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn connection_limit_refuses_beyond_its_bound_cleanly_and_frees_slots() {
     raise_nofile(4096);
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     const LIMIT: usize = 100;
     let mut gw = start(
         &up,
@@ -353,7 +353,7 @@ async fn connection_limit_refuses_beyond_its_bound_cleanly_and_frees_slots() {
     let m = gw.metrics().await;
     let refused = metric(&m, "scrapegate_connections_refused_total").unwrap();
     assert!(refused >= 21.0, "connections_refused {refused}:\n{m}");
-    assert!(gw.alive());
+    assert!(gw.proc.alive());
 }
 
 /// Sends `raw` on a new connection (TLS when `tls`), returns everything the server sent before
@@ -388,7 +388,7 @@ fn status_line(resp: &[u8]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn oversized_headers_get_431_and_the_gateway_keeps_serving() {
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let mut gw = start(
         &up,
         GwOpts {
@@ -435,13 +435,13 @@ async fn oversized_headers_get_431_and_the_gateway_keeps_serving() {
         "{}",
         String::from_utf8_lossy(&resp)
     );
-    assert!(gw.alive());
+    assert!(gw.proc.alive());
     good_client_is_served(&gw, 2).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_requests_get_400_never_a_panic_and_the_gateway_keeps_serving() {
-    let up = upstream().await;
+    let up = TestUpstream::demo().await;
     let mut gw = start(&up, GwOpts::default());
     let cases: &[(&str, &[u8])] = &[
         ("binary junk", b"\x00\x01\x02\x03\xff\xfe garbage\r\n\r\n"),
@@ -466,7 +466,7 @@ async fn malformed_requests_get_400_never_a_panic_and_the_gateway_keeps_serving(
             failures.push(format!("{name}: {line:?}"));
         }
         assert!(
-            gw.alive(),
+            gw.proc.alive(),
             "the gateway died on {name}:\n{}",
             gw.proc.stderr.all()
         );
@@ -491,7 +491,7 @@ async fn malformed_requests_get_400_never_a_panic_and_the_gateway_keeps_serving(
         "not answered 400:\n{}",
         failures.join("\n")
     );
-    assert!(gw.alive());
+    assert!(gw.proc.alive());
     good_client_is_served(&gw, 2).await;
     let log = gw.proc.stderr.all();
     assert!(!log.contains("panicked"), "{log}");

@@ -1,52 +1,38 @@
-//! End-to-end hot reload: the real `scrapegate` binary on 127.0.0.1, a tiny hyper upstream in
-//! the test, a rustls client that records which certificate it was served, and web.yml,
-//! certificate and key files rewritten on disk the ways operators and Kubernetes do it.
+//! End-to-end hot reload: the real `scrapegate` binary on 127.0.0.1, the test kit's upstream,
+//! a rustls client that records which certificate it was served, and web.yml, certificate and
+//! key files rewritten on disk the ways operators and Kubernetes do it (`testkit::files`).
 //! Every wait is a deadline-bounded poll or an event; nothing sleeps to synchronise.
 
-use std::convert::Infallible;
 use std::fs;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use http_body_util::{BodyExt, Empty, Full};
-use hyper::body::Bytes;
-use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::WebPkiSupportedAlgorithms;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsConnector;
+use hyper::StatusCode;
+use rustls::ClientConfig;
+use rustls::pki_types::CertificateDer;
+use scrapegate_testkit::files::{atomic_write, k8s_publish, overwrite_keeping_mtime};
+use scrapegate_testkit::http_client::Client as KitClient;
+use scrapegate_testkit::pki::{KeyAlg, LeafSpec, self_signed};
+use scrapegate_testkit::process::log_field;
+use scrapegate_testkit::tls_client::{
+    AcceptAnyServerCert, ClientOpts, client_config, connect, handshake,
+};
+use scrapegate_testkit::{
+    Ca, DEADLINE, Http1, Leaf, Proc, STARTUP, TestUpstream, basic, eventually, free_addr, hash,
+    metric, spawn,
+};
+use tokio::net::TcpStream;
 
-/// How long the gateway may take to come up (a debug binary on a busy machine).
-const STARTUP: Duration = Duration::from_secs(30);
+const SCRAPEGATE: &str = env!("CARGO_BIN_EXE_scrapegate");
 
 // ---- files ---------------------------------------------------------------------------------
 
-/// A server certificate and its key, as PEM, plus the certificate's DER to recognise it.
-struct Pair {
-    cert_pem: String,
-    key_pem: String,
-    der: Vec<u8>,
-}
-
-fn new_pair() -> Pair {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).unwrap();
-    Pair {
-        cert_pem: certified.cert.pem(),
-        key_pem: certified.signing_key.serialize_pem(),
-        der: certified.cert.der().to_vec(),
-    }
-}
-
-/// bcrypt at the lowest cost Go accepts, so tests stay fast.
-fn hash(password: &str) -> String {
-    bcrypt::hash(password, 4).unwrap()
+/// A fresh self-signed server certificate for `localhost` (ECDSA P-256) and its key.
+fn new_pair() -> Leaf {
+    self_signed(&LeafSpec::server(KeyAlg::EcdsaP256))
 }
 
 /// A web.yml with TLS from `cert`/`key` (relative to web.yml) and one user.
@@ -56,43 +42,17 @@ fn web_yml(cert: &str, key: &str, user: &str, password_hash: &str) -> String {
     )
 }
 
-/// Replaces `path` by renaming a fully written sibling over it (a new inode).
-fn atomic_write(path: &Path, content: &[u8]) {
-    let tmp = path.with_extension("swap-tmp");
-    fs::write(&tmp, content).unwrap();
-    fs::rename(&tmp, path).unwrap();
-}
-
-/// Rewrites `path` in place and puts its old modification and access times back.
-fn overwrite_keeping_mtime(path: &Path, content: &[u8]) {
-    let before = fs::metadata(path).unwrap();
-    let times = fs::FileTimes::new()
-        .set_modified(before.modified().unwrap())
-        .set_accessed(before.accessed().unwrap());
-    fs::write(path, content).unwrap();
-    fs::File::options()
-        .write(true)
-        .open(path)
-        .unwrap()
-        .set_times(times)
-        .unwrap();
-    assert_eq!(
-        fs::metadata(path).unwrap().modified().unwrap(),
-        before.modified().unwrap()
-    );
-}
-
 /// A directory with web.yml, server.crt and server.key.
 struct Site {
     dir: tempfile::TempDir,
 }
 
 impl Site {
-    fn new(pair: &Pair, user: &str, password: &str) -> Self {
+    fn new(pair: &Leaf, user: &str, password: &str) -> Self {
         let site = Self {
             dir: tempfile::tempdir().unwrap(),
         };
-        site.write_pair(pair);
+        pair.write(site.dir.path(), "server");
         fs::write(
             site.yml(),
             web_yml("server.crt", "server.key", user, &hash(password)),
@@ -105,14 +65,9 @@ impl Site {
         self.dir.path().join("web.yml")
     }
 
-    fn write_pair(&self, pair: &Pair) {
-        fs::write(self.dir.path().join("server.crt"), &pair.cert_pem).unwrap();
-        fs::write(self.dir.path().join("server.key"), &pair.key_pem).unwrap();
-    }
-
     /// Rotates to `pair` with two atomic renames, key first (the moment in between is a
     /// mismatched pair, which must never be served).
-    fn rotate(&self, pair: &Pair) {
+    fn rotate(&self, pair: &Leaf) {
         atomic_write(&self.dir.path().join("server.key"), pair.key_pem.as_bytes());
         atomic_write(
             &self.dir.path().join("server.crt"),
@@ -123,67 +78,32 @@ impl Site {
 
 // ---- upstream and gateway ------------------------------------------------------------------
 
-const UPSTREAM_BODY: &[u8] = b"upstream-ok\n";
+/// What the upstream ([`TestUpstream::demo`]) answers.
+const UPSTREAM_BODY: &[u8] = b"demo_metric 1\n";
 
-/// A tiny HTTP/1.1 upstream on 127.0.0.1 answering every request with `UPSTREAM_BODY`.
-async fn start_upstream() -> SocketAddr {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        loop {
-            let Ok((stream, _)) = listener.accept().await else {
-                continue;
-            };
-            tokio::spawn(async move {
-                let service = hyper::service::service_fn(|_req| async {
-                    Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(UPSTREAM_BODY))))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .await;
-            });
-        }
-    });
-    addr
-}
-
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-}
-
-/// The running binary; killed (by its own pid) when dropped.
+/// The running binary (killed when dropped), its main and telemetry listeners.
 struct Gateway {
-    child: Child,
+    proc: Proc,
     listen: SocketAddr,
     telemetry: SocketAddr,
-    log: PathBuf,
 }
 
 impl Gateway {
-    async fn start(config: &Path, upstream: SocketAddr, extra: &[&str]) -> Self {
-        let listen = free_port();
-        let telemetry = free_port();
-        let log = config.with_file_name("gateway.log");
-        let child = Command::new(env!("CARGO_BIN_EXE_scrapegate"))
-            .arg(format!("--web.config.file={}", config.display()))
-            .arg(format!("--upstream=http://{upstream}"))
-            .arg(format!("--web.listen-address={listen}"))
-            .arg(format!("--web.telemetry-address={telemetry}"))
-            .arg("--log.level=debug")
-            .args(extra)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("start scrapegate");
+    async fn start(config: &Path, upstream: &TestUpstream, extra: &[&str]) -> Self {
+        let listen = free_addr();
+        let telemetry = free_addr();
+        let mut args = vec![
+            format!("--web.config.file={}", config.display()),
+            format!("--upstream={}", upstream.url()),
+            format!("--web.listen-address={listen}"),
+            format!("--web.telemetry-address={telemetry}"),
+            "--log.level=debug".to_owned(),
+        ];
+        args.extend(extra.iter().map(|a| (*a).to_owned()));
         let mut gateway = Self {
-            child,
+            proc: spawn(SCRAPEGATE, &args),
             listen,
             telemetry,
-            log,
         };
         // The toolkit's order is "Listening on" first and the config after, so an open port
         // is not enough: wait for TLS handshakes to succeed on both listeners.
@@ -191,7 +111,7 @@ impl Gateway {
         let start = Instant::now();
         for addr in [listen, telemetry] {
             while client.connect(addr).await.is_err() {
-                if let Ok(Some(status)) = gateway.child.try_wait() {
+                if let Ok(Some(status)) = gateway.proc.child.try_wait() {
                     panic!("scrapegate exited ({status}):\n{}", gateway.logs());
                 }
                 if start.elapsed() > STARTUP {
@@ -207,35 +127,27 @@ impl Gateway {
     }
 
     fn logs(&self) -> String {
-        fs::read_to_string(&self.log).unwrap_or_default()
+        self.proc.stderr.all()
     }
 
     fn sighup(&self) {
-        let pid = libc::pid_t::try_from(self.child.id()).unwrap();
-        // SAFETY: plain kill(2) on the child this test started.
-        let rc = unsafe { libc::kill(pid, libc::SIGHUP) };
-        assert_eq!(rc, 0, "kill -HUP failed");
+        self.proc.signal(libc::SIGHUP);
     }
 
     /// Polls `check` every 20 ms until it holds, up to `within`; returns how long it took.
-    async fn eventually<F, Fut>(&self, within: Duration, what: &str, mut check: F) -> Duration
+    async fn eventually<F, Fut>(&self, within: Duration, what: &str, check: F) -> Duration
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = bool>,
     {
         let start = Instant::now();
-        loop {
-            if check().await {
-                return start.elapsed();
-            }
-            if start.elapsed() > within {
-                panic!(
-                    "timed out after {within:?} waiting for {what}\n--- gateway log ---\n{}",
-                    self.logs()
-                );
-            }
-            tokio::time::sleep(Duration::from_millis(20)).await;
+        if !eventually(within, check).await {
+            panic!(
+                "timed out after {within:?} waiting for {what}\n--- gateway log ---\n{}",
+                self.logs()
+            );
         }
+        start.elapsed()
     }
 
     /// One request on a fresh connection to the main listener.
@@ -263,65 +175,20 @@ impl Gateway {
     }
 }
 
-impl Drop for Gateway {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 // ---- client --------------------------------------------------------------------------------
 
-/// Accepts any server certificate (the test checks which one it got) while still checking
-/// the handshake signature against it.
-#[derive(Debug)]
-struct AnyServerCert(WebPkiSupportedAlgorithms);
-
-impl ServerCertVerifier for AnyServerCert {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.supported_schemes()
-    }
-}
-
+/// HTTP/1.1 over TLS, accepting any server certificate (the test checks which one it got)
+/// while still checking the handshake signature against it.
 #[derive(Clone)]
 struct Client {
-    tls: TlsConnector,
+    tls: Arc<ClientConfig>,
 }
 
 impl Client {
     fn new() -> Self {
         let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-        let verifier = AnyServerCert(provider.signature_verification_algorithms);
-        let mut config = ClientConfig::builder_with_provider(Arc::clone(&provider))
+        let verifier = AcceptAnyServerCert(Arc::clone(&provider));
+        let mut config = ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
             .unwrap()
             .dangerous()
@@ -331,16 +198,14 @@ impl Client {
         // Each new connection must show the certificate the server holds now: no resumption.
         config.resumption = rustls::client::Resumption::disabled();
         Self {
-            tls: TlsConnector::from(Arc::new(config)),
+            tls: Arc::new(config),
         }
     }
 
     /// Opens a TLS connection and an HTTP/1.1 session on it.
     async fn connect(&self, addr: SocketAddr) -> Result<Conn, String> {
         let tcp = TcpStream::connect(addr).await.map_err(|e| e.to_string())?;
-        let tls = self
-            .tls
-            .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        let tls = handshake(tcp, Arc::clone(&self.tls))
             .await
             .map_err(|e| format!("handshake: {e}"))?;
         let leaf = tls
@@ -348,79 +213,38 @@ impl Client {
             .1
             .peer_certificates()
             .and_then(|chain| chain.first())
-            .map(|c| c.to_vec())
+            .cloned()
             .ok_or("no server certificate")?;
-        let (sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(tls))
-            .await
-            .map_err(|e| e.to_string())?;
-        tokio::spawn(connection);
-        Ok(Conn { sender, leaf })
+        let http = Http1::handshake(tls).await.map_err(|e| e.to_string())?;
+        Ok(Conn { http, leaf })
     }
 }
 
 struct Conn {
-    sender: hyper::client::conn::http1::SendRequest<Empty<Bytes>>,
-    /// DER of the certificate this connection was served.
-    leaf: Vec<u8>,
+    http: Http1,
+    /// The certificate this connection was served.
+    leaf: CertificateDer<'static>,
 }
 
 struct Reply {
     status: StatusCode,
     body: String,
-    leaf: Vec<u8>,
+    leaf: CertificateDer<'static>,
 }
 
 impl Conn {
     async fn get(&mut self, path: &str, user: &str, password: &str) -> Result<Reply, String> {
-        self.sender.ready().await.map_err(|e| e.to_string())?;
-        let request = Request::get(path)
-            .header(hyper::header::HOST, "localhost")
-            .header(
-                hyper::header::AUTHORIZATION,
-                basic(&format!("{user}:{password}")),
-            )
-            .body(Empty::new())
-            .unwrap();
-        let response = self
-            .sender
-            .send_request(request)
+        let (status, body) = self
+            .http
+            .get(path, Some(&basic(user, password)))
             .await
             .map_err(|e| e.to_string())?;
-        let status = response.status();
-        let body = response
-            .into_body()
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_bytes();
         Ok(Reply {
-            status,
-            body: String::from_utf8_lossy(&body).into_owned(),
+            status: StatusCode::from_u16(status).map_err(|e| e.to_string())?,
+            body,
             leaf: self.leaf.clone(),
         })
     }
-}
-
-/// `Basic <base64(credentials)>`, with a small local encoder.
-fn basic(credentials: &str) -> String {
-    const TABLE: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let mut out = String::from("Basic ");
-    for chunk in credentials.as_bytes().chunks(3) {
-        let b = [
-            chunk[0],
-            chunk.get(1).copied().unwrap_or(0),
-            chunk.get(2).copied().unwrap_or(0),
-        ];
-        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(TABLE[((n >> (18 - 6 * i)) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
 }
 
 async fn status_with(gateway: &Gateway, client: &Client, password: &str) -> Option<StatusCode> {
@@ -451,7 +275,7 @@ async fn wait_password_switch(
 async fn wait_cert(
     gateway: &Gateway,
     client: &Client,
-    pair: &Pair,
+    pair: &Leaf,
     pw: &str,
     within: Duration,
 ) -> Duration {
@@ -461,7 +285,7 @@ async fn wait_cert(
             "a new connection to get the new certificate",
             || async {
                 match gateway.get(client, pw).await {
-                    Ok(reply) => reply.leaf == pair.der && reply.status == StatusCode::OK,
+                    Ok(reply) => reply.leaf == pair.cert_der && reply.status == StatusCode::OK,
                     Err(_) => false,
                 }
             },
@@ -478,8 +302,8 @@ fn reload_ok_line(value: u8) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_password_change_applies_within_2s() {
     let site = Site::new(&new_pair(), "alice", "old-pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
     let first = gateway.get(&client, "old-pw").await.unwrap();
     assert_eq!(first.status, StatusCode::OK);
@@ -507,8 +331,8 @@ async fn reload_password_change_applies_within_2s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_broken_config_keeps_serving_and_fix_recovers() {
     let site = Site::new(&new_pair(), "alice", "pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
     assert_eq!(
         status_with(&gateway, &client, "pw").await,
@@ -559,10 +383,13 @@ async fn reload_broken_config_keeps_serving_and_fix_recovers() {
 async fn reload_certificate_replaced_atomically_within_1s() {
     let first = new_pair();
     let site = Site::new(&first, "alice", "pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
-    assert_eq!(gateway.get(&client, "pw").await.unwrap().leaf, first.der);
+    assert_eq!(
+        gateway.get(&client, "pw").await.unwrap().leaf,
+        first.cert_der
+    );
 
     let second = new_pair();
     site.rotate(&second);
@@ -574,8 +401,8 @@ async fn reload_certificate_replaced_atomically_within_1s() {
 async fn reload_half_rotation_keeps_the_old_pair_until_the_key_follows() {
     let first = new_pair();
     let site = Site::new(&first, "alice", "pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
 
     // New certificate, old key: the reload fails and the old pair keeps being served.
@@ -597,7 +424,7 @@ async fn reload_half_rotation_keeps_the_old_pair_until_the_key_follows() {
         .await;
     let reply = gateway.get(&client, "pw").await.unwrap();
     assert_eq!(reply.status, StatusCode::OK);
-    assert_eq!(reply.leaf, first.der, "a half-rotated pair was served");
+    assert_eq!(reply.leaf, first.cert_der, "a half-rotated pair was served");
 
     atomic_write(
         &site.dir.path().join("server.key"),
@@ -609,24 +436,6 @@ async fn reload_half_rotation_keeps_the_old_pair_until_the_key_follows() {
             .metrics_show(&client, "pw", &reload_ok_line(1))
             .await
     );
-}
-
-/// Publishes a Kubernetes Secret generation in `dir`: files in `..<stamp>/`, `..data` swapped
-/// to it by renaming a fresh symlink over it, visible names linking through `..data`.
-fn k8s_publish(dir: &Path, stamp: &str, files: &[(&str, &str)]) {
-    let generation = dir.join(format!("..{stamp}"));
-    fs::create_dir(&generation).unwrap();
-    for (name, content) in files {
-        fs::write(generation.join(name), content).unwrap();
-    }
-    std::os::unix::fs::symlink(format!("..{stamp}"), dir.join("..data_tmp")).unwrap();
-    fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
-    for (name, _) in files {
-        let visible = dir.join(name);
-        if fs::symlink_metadata(&visible).is_err() {
-            std::os::unix::fs::symlink(format!("..data/{name}"), &visible).unwrap();
-        }
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -643,10 +452,13 @@ async fn reload_kubernetes_data_swap_within_1s() {
             ("tls.key", &first.key_pem),
         ],
     );
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&dir.path().join("web.yml"), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&dir.path().join("web.yml"), &upstream, &[]).await;
     let client = Client::new();
-    assert_eq!(gateway.get(&client, "pw").await.unwrap().leaf, first.der);
+    assert_eq!(
+        gateway.get(&client, "pw").await.unwrap().leaf,
+        first.cert_der
+    );
 
     let mut previous = "2026_11_29_10_00_00.1".to_string();
     for round in 2..=3 {
@@ -671,8 +483,8 @@ async fn reload_kubernetes_data_swap_within_1s() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_in_place_overwrite_with_old_mtime_is_picked_up() {
     let site = Site::new(&new_pair(), "alice", "old-pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
     assert_eq!(
         status_with(&gateway, &client, "old-pw").await,
@@ -696,10 +508,10 @@ async fn reload_in_place_overwrite_with_old_mtime_is_picked_up() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_polling_alone_picks_change_up_within_interval() {
     let site = Site::new(&new_pair(), "alice", "old-pw");
-    let upstream = start_upstream().await;
+    let upstream = TestUpstream::demo().await;
     let gateway = Gateway::start(
         &site.yml(),
-        upstream,
+        &upstream,
         &[
             "--web.config.no-inotify",
             "--web.config.poll-interval=500ms",
@@ -734,11 +546,11 @@ async fn reload_polling_alone_picks_change_up_within_interval() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reload_sighup_forces_reload() {
     let site = Site::new(&new_pair(), "alice", "old-pw");
-    let upstream = start_upstream().await;
+    let upstream = TestUpstream::demo().await;
     // Neither notify nor a poll within the test's lifetime: only SIGHUP can apply the change.
     let gateway = Gateway::start(
         &site.yml(),
-        upstream,
+        &upstream,
         &["--web.config.no-inotify", "--web.config.poll-interval=1h"],
     )
     .await;
@@ -766,7 +578,7 @@ async fn reload_sighup_forces_reload() {
         .metrics(&client, "new-pw")
         .await
         .ok()
-        .and_then(|body| metric_value(&body, RELOADS_OK))
+        .and_then(|body| metric(&body, RELOADS_OK))
         .expect("reload counter on /metrics");
     gateway.sighup();
     gateway
@@ -775,7 +587,7 @@ async fn reload_sighup_forces_reload() {
             "a reload on SIGHUP without changes",
             || async {
                 let now = gateway.metrics(&client, "new-pw").await.ok();
-                now.and_then(|body| metric_value(&body, RELOADS_OK))
+                now.and_then(|body| metric(&body, RELOADS_OK))
                     .is_some_and(|n| n > before)
             },
         )
@@ -784,14 +596,6 @@ async fn reload_sighup_forces_reload() {
 
 /// The successful-reload counter's sample name.
 const RELOADS_OK: &str = "scrapegate_config_reloads_total{result=\"success\"}";
-
-/// The value of the sample called exactly `sample` in a Prometheus text exposition.
-fn metric_value(body: &str, sample: &str) -> Option<f64> {
-    body.lines()
-        .filter_map(|line| line.strip_prefix(sample))
-        .find_map(|rest| rest.strip_prefix(' '))
-        .and_then(|value| value.trim().parse().ok())
-}
 
 /// Counts of the load clients.
 #[derive(Default)]
@@ -825,8 +629,8 @@ async fn reload_under_load_50_rotations_zero_failed_requests() {
     const ROTATIONS: usize = 50;
     let first = new_pair();
     let site = Site::new(&first, "alice", "pw");
-    let upstream = start_upstream().await;
-    let gateway = Gateway::start(&site.yml(), upstream, &[]).await;
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
     let client = Client::new();
     let stop = Arc::new(AtomicBool::new(false));
     let keepalive = Arc::new(Tally::default());
@@ -888,4 +692,128 @@ async fn reload_under_load_50_rotations_zero_failed_requests() {
     );
     assert!(ka_ok > 0 && nc_ok > 0, "the load clients made no requests");
     assert_eq!(ka_failed + nc_failed, 0, "failed requests during rotations");
+}
+
+/// The message of the gateway's log line for a reload it refuses.
+const RELOAD_REFUSED: &str = "Reload refused; still serving the previous web config";
+
+/// What Go's `http2.ConfigureServer` says about a suite list without an HTTP/2 suite.
+const H2_RULE: &str = "HTTP/2-required AES_128_GCM_SHA256";
+
+/// A web.yml the gateway refuses to start with is refused on reload too: HTTP/2 on, TLS 1.2
+/// only and the single suite `TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384` (which fits the ECDSA
+/// certificate, but Go's HTTP/2 needs an AES-128-GCM suite). The refusal is logged with the
+/// file and the rule, `scrapegate_config_last_reload_successful` drops to 0, the gateway keeps
+/// serving with the previous settings (TLS 1.3, HTTP/2), and a second gateway started on the
+/// same file exits 1 with the same reason: one verdict for start-up and reload.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reload_into_a_file_start_up_refuses_keeps_the_previous_generation() {
+    let ca = Ca::new("reload e2e CA");
+    let server = ca.server(KeyAlg::EcdsaP256);
+    let site = Site::new(&server, "alice", "pw");
+    let tls = "tls_server_config:\n  cert_file: server.crt\n  key_file: server.key\n";
+    let rest = format!(
+        "http_server_config:\n  http2: true\nbasic_auth_users:\n  alice: {}\n",
+        hash("pw")
+    );
+    fs::write(site.yml(), format!("{tls}{rest}")).unwrap();
+    let upstream = TestUpstream::demo().await;
+    let gateway = Gateway::start(&site.yml(), &upstream, &[]).await;
+    let client = Client::new();
+    let h2 = KitClient::tls(&ca.cert_der, true);
+    let auth = [("authorization", basic("alice", "pw"))];
+
+    // Serving: HTTP/2 through the gate, and the last reload (start-up) counted as good.
+    let reply = h2.get(gateway.listen, "/metrics", &auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.version, hyper::Version::HTTP_2);
+    assert_eq!(reply.body.as_bytes(), UPSTREAM_BODY);
+    assert!(
+        gateway
+            .metrics_show(&client, "pw", &reload_ok_line(1))
+            .await
+    );
+
+    // A file start-up refuses, written the way an operator would.
+    let bad = format!(
+        "{tls}  max_version: TLS12\n  cipher_suites: [TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384]\n{rest}"
+    );
+    atomic_write(&site.yml(), bad.as_bytes());
+    let logs = gateway.proc.stderr.clone();
+    let line = tokio::task::spawn_blocking(move || {
+        logs.wait_for(DEADLINE, |l| {
+            l.contains("level=error") && log_field(l, "msg").as_deref() == Some(RELOAD_REFUSED)
+        })
+    })
+    .await
+    .unwrap()
+    .unwrap_or_else(|| panic!("no refused reload logged:\n{}", gateway.logs()));
+    eprintln!("reload log line: {line}");
+    let err = log_field(&line, "err").expect("err field");
+    assert!(err.contains(H2_RULE), "{line}");
+    assert_eq!(
+        log_field(&line, "file").map(PathBuf::from),
+        Some(site.yml()),
+        "{line}"
+    );
+    gateway
+        .eventually(
+            Duration::from_secs(5),
+            "the refused reload on /metrics",
+            || async {
+                gateway
+                    .metrics_show(&client, "pw", &reload_ok_line(0))
+                    .await
+            },
+        )
+        .await;
+
+    // Still serving with the previous settings: HTTP/2, TLS 1.3 (the refused file caps at
+    // 1.2), the same certificate and user.
+    let reply = h2.get(gateway.listen, "/metrics", &auth).await;
+    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
+    assert_eq!(reply.version, hyper::Version::HTTP_2);
+    assert_eq!(reply.body.as_bytes(), UPSTREAM_BODY);
+    let opts = ClientOpts {
+        alpn: vec![b"h2".to_vec(), b"http/1.1".to_vec()],
+        ..ClientOpts::default()
+    };
+    let tls13 = connect(gateway.listen, client_config(&ca.cert_der, &opts))
+        .await
+        .expect("handshake with the previous settings");
+    let (_, session) = tls13.get_ref();
+    assert_eq!(
+        session.protocol_version(),
+        Some(rustls::ProtocolVersion::TLSv1_3)
+    );
+    assert_eq!(session.alpn_protocol(), Some(&b"h2"[..]));
+    let reply = gateway.get(&client, "pw").await.unwrap();
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.leaf, server.cert_der);
+
+    // The same file at start-up: exit 1 with the same reason.
+    let mut second = spawn(
+        SCRAPEGATE,
+        &[
+            format!("--web.config.file={}", site.yml().display()),
+            format!("--upstream={}", upstream.url()),
+            "--web.listen-address=127.0.0.1:0".to_owned(),
+        ],
+    );
+    let (code, second) = tokio::task::spawn_blocking(move || (second.wait_exit(STARTUP), second))
+        .await
+        .unwrap();
+    let startup = second.stderr.all();
+    eprintln!("start-up stderr:\n{startup}");
+    assert_eq!(code, Some(1), "{startup}");
+    let failed = startup
+        .lines()
+        .find(|l| log_field(l, "msg").as_deref() == Some("scrapegate failed to start"))
+        .unwrap_or_else(|| panic!("no start-up failure logged:\n{startup}"));
+    assert_eq!(
+        log_field(failed, "err").as_deref(),
+        Some(err.as_str()),
+        "start-up and reload give different reasons"
+    );
+    assert!(startup.contains(&format!("scrapegate: {err}")), "{startup}");
 }

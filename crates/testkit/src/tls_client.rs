@@ -74,7 +74,12 @@ pub type ClientStream = tokio_rustls::client::TlsStream<TcpStream>;
 
 /// Connects to `addr` as `localhost` and completes the client side of the handshake.
 pub async fn connect(addr: SocketAddr, cfg: Arc<ClientConfig>) -> io::Result<ClientStream> {
-    let tcp = TcpStream::connect(addr).await?;
+    handshake(TcpStream::connect(addr).await?, cfg).await
+}
+
+/// Completes the client side of a handshake as `localhost` on a connected `tcp` (one from
+/// [`crate::net::tcp_from`], say), bounded by [`DEADLINE`].
+pub async fn handshake(tcp: TcpStream, cfg: Arc<ClientConfig>) -> io::Result<ClientStream> {
     let name = ServerName::try_from("localhost").expect("server name");
     tokio::time::timeout(
         DEADLINE,

@@ -114,6 +114,12 @@ impl TestUpstream {
         Self::start_with(UpstreamOptions::default()).await
     }
 
+    /// Starts an upstream answering as the demo exporter does ([`UpstreamOptions::demo`]):
+    /// what the binary's end-to-end tests run behind the gateway.
+    pub async fn demo() -> Self {
+        Self::start_with(UpstreamOptions::demo()).await
+    }
+
     /// Starts an upstream answering as `opts` says.
     pub async fn start_with(opts: UpstreamOptions) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
