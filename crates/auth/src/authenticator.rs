@@ -43,6 +43,9 @@ pub struct AuthSettings {
     pub failure_window: Duration,
     /// Most sources the failure limiter tracks at once (default 32,768).
     pub limiter_capacity: u64,
+    /// Most bcrypt jobs one source (IPv4 address or IPv6 /64) may have queued or running at
+    /// once; its further misses get `Limited` without queueing (default 4).
+    pub max_misses_per_source: u32,
 }
 
 impl Default for AuthSettings {
@@ -57,6 +60,7 @@ impl Default for AuthSettings {
             failure_limit: 20,
             failure_window: Duration::from_secs(60),
             limiter_capacity: 32_768,
+            max_misses_per_source: 4,
         }
     }
 }
@@ -115,7 +119,6 @@ pub struct Authenticator {
     /// Swapped whole on reload; read without a lock on every request.
     users: ArcSwap<UserTable>,
     keyer: Keyer,
-    limiter: FailureLimiter,
     core: Arc<Core>,
     pool: Pool,
 }
@@ -135,12 +138,18 @@ impl Authenticator {
     /// threads.
     pub fn new(users: &[User], settings: AuthSettings) -> Self {
         let table = UserTable::build(users, None);
-        let core = Arc::new(Core::new(Tiers::new(
+        let limiter = FailureLimiter::new(
+            settings.failure_limit,
+            settings.failure_window,
+            settings.limiter_capacity,
+        );
+        let tiers = Tiers::new(
             settings.success_capacity,
             settings.success_ttl,
             settings.failure_capacity,
             settings.failure_ttl,
-        )));
+        );
+        let core = Arc::new(Core::new(tiers, limiter, settings.max_misses_per_source));
         let pool = Pool::start(
             Arc::clone(&core),
             settings.pool_threads,
@@ -149,11 +158,6 @@ impl Authenticator {
         Self {
             users: ArcSwap::from_pointee(table),
             keyer: Keyer::random(),
-            limiter: FailureLimiter::new(
-                settings.failure_limit,
-                settings.failure_window,
-                settings.limiter_capacity,
-            ),
             core,
             pool,
         }
@@ -175,7 +179,7 @@ impl Authenticator {
     /// If `peer` failed too often recently (any kind of credential), how long until its
     /// window ends. For checks outside basic auth (bearer tokens) that share the limiter.
     pub fn limited(&self, peer: IpAddr) -> Option<Duration> {
-        let retry_after = self.limiter.limited(peer)?;
+        let retry_after = self.core.limiter.limited(peer)?;
         self.core.metrics.count_limited();
         Some(retry_after)
     }
@@ -183,7 +187,7 @@ impl Authenticator {
     /// Counts a failed attempt by `peer` made with another kind of credential (a wrong bearer
     /// token), so every kind shares the per-source limiter.
     pub fn record_failure(&self, peer: IpAddr) {
-        self.limiter.record_failure(peer);
+        self.core.limiter.record_failure(peer);
     }
 
     /// Why a request that [`Authenticator::check`] denied was denied, and the user name it
@@ -225,7 +229,7 @@ impl Authenticator {
             Step::Decided(decision) => return decision,
             Step::Wait(slot) => wait(slot).await,
         };
-        self.conclude(result, peer)
+        self.conclude(result)
     }
 
     /// Everything up to the point where a miss has to wait for its bcrypt job; synchronous, so
@@ -261,10 +265,11 @@ impl Authenticator {
             hash: stored.hash.clone(),
             password: PreparedPassword::new(password),
             known,
+            peer,
         };
         // Misses must not hold the table: a reload waiting for it would stall cache hits.
         drop(table);
-        if let Some(retry_after) = self.limiter.limited(peer) {
+        if let Some(retry_after) = self.core.limiter.limited(peer) {
             metrics.count_limited();
             return Step::Decided(AuthDecision::Limited { retry_after });
         }
@@ -273,24 +278,38 @@ impl Authenticator {
             return Step::Decided(self.fail(peer));
         }
         metrics.count_miss();
-        match self.pool.admit(key, || spec) {
-            Admission::Cached(verdict) => {
-                Step::Decided(self.conclude(JobResult::Done(verdict), peer))
+        match self.pool.admit(key, peer, || spec) {
+            // A verdict that landed after our lookup: a failure is this request's own guess.
+            Admission::Cached(Verdict::Mismatch) => Step::Decided(self.fail(peer)),
+            Admission::Cached(Verdict::Match) => {
+                metrics.count_allowed();
+                Step::Decided(AuthDecision::Allow)
             }
             Admission::Pending(slot) => Step::Wait(slot),
             Admission::Busy => Step::Decided(AuthDecision::Busy {
                 retry_after: self.busy_retry_after(),
             }),
+            Admission::SourceBusy => {
+                metrics.count_limited();
+                Step::Decided(AuthDecision::Limited {
+                    retry_after: Duration::from_secs(1),
+                })
+            }
         }
     }
 
-    fn conclude(&self, result: JobResult, peer: IpAddr) -> AuthDecision {
+    /// The answer of a request that waited for its job. The job charged a mismatch to the
+    /// source that started it (even if nobody waited), so it is not charged again here.
+    fn conclude(&self, result: JobResult) -> AuthDecision {
         match result {
             JobResult::Done(Verdict::Match) => {
                 self.core.metrics.count_allowed();
                 AuthDecision::Allow
             }
-            JobResult::Done(Verdict::Mismatch) => self.fail(peer),
+            JobResult::Done(Verdict::Mismatch) => {
+                self.core.metrics.count_denied();
+                AuthDecision::Deny
+            }
             JobResult::Abandoned => AuthDecision::Busy {
                 retry_after: self.busy_retry_after(),
             },
@@ -298,7 +317,7 @@ impl Authenticator {
     }
 
     fn fail(&self, peer: IpAddr) -> AuthDecision {
-        self.limiter.record_failure(peer);
+        self.core.limiter.record_failure(peer);
         self.core.metrics.count_denied();
         AuthDecision::Deny
     }

@@ -72,7 +72,7 @@ impl FailureLimiter {
 }
 
 /// The unit a failure is charged to: the IPv4 address, or the IPv6 /64.
-fn source_of(peer: IpAddr) -> IpAddr {
+pub(crate) fn source_of(peer: IpAddr) -> IpAddr {
     match peer.to_canonical() {
         IpAddr::V4(v4) => IpAddr::V4(v4),
         IpAddr::V6(v6) => {

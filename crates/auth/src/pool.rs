@@ -9,6 +9,7 @@
 //! Cache hits never touch this module, so they never wait behind misses.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
@@ -19,6 +20,7 @@ use tokio::sync::watch;
 
 use crate::go_hash::GoBcryptHash;
 use crate::key::{CacheKey, KeyHashBuilder};
+use crate::limiter::{FailureLimiter, source_of};
 use crate::metrics::AuthMetrics;
 use crate::tiers::{Tiers, Verdict};
 use crate::verify::{PreparedPassword, compare_prepared};
@@ -38,28 +40,43 @@ pub(crate) type Slot = watch::Receiver<Option<JobResult>>;
 /// Largest queue accepted; see [`Pool::start`].
 const MAX_QUEUE: usize = 1 << 16;
 
+/// Jobs queued or running: by key (for coalescing) and how many each source started.
+#[derive(Default)]
+struct Inflight {
+    jobs: HashMap<CacheKey, Slot, KeyHashBuilder>,
+    /// Jobs started per source (IPv4 address or IPv6 /64), for the per-source bound.
+    per_source: HashMap<IpAddr, u32>,
+}
+
 /// State shared by the authenticator and the pool threads.
 pub(crate) struct Core {
     pub(crate) tiers: Tiers,
     pub(crate) metrics: AuthMetrics,
-    /// Jobs queued or running, by key. Bounded by queue capacity plus pool threads.
-    inflight: Mutex<HashMap<CacheKey, Slot, KeyHashBuilder>>,
+    /// Failures per source. Jobs charge their verdict here themselves, so a client that hangs
+    /// up before the verdict is charged all the same.
+    pub(crate) limiter: FailureLimiter,
+    /// Most jobs one source may have queued or running at once.
+    max_per_source: u32,
+    /// Bounded by queue capacity plus pool threads.
+    inflight: Mutex<Inflight>,
     /// Set when the authenticator is dropped: queued jobs are then abandoned, not run.
     closed: AtomicBool,
 }
 
 impl Core {
-    pub(crate) fn new(tiers: Tiers) -> Self {
+    pub(crate) fn new(tiers: Tiers, limiter: FailureLimiter, max_per_source: u32) -> Self {
         Self {
             tiers,
             metrics: AuthMetrics::default(),
-            inflight: Mutex::new(HashMap::with_hasher(KeyHashBuilder)),
+            limiter,
+            max_per_source: max_per_source.max(1),
+            inflight: Mutex::new(Inflight::default()),
             closed: AtomicBool::new(false),
         }
     }
 
-    fn inflight(&self) -> MutexGuard<'_, HashMap<CacheKey, Slot, KeyHashBuilder>> {
-        // Nothing panics while holding it; if something did, the map is still consistent.
+    fn inflight(&self) -> MutexGuard<'_, Inflight> {
+        // Nothing panics while holding it; if something did, the maps are still consistent.
         self.inflight.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -71,6 +88,8 @@ pub(crate) struct JobSpec {
     pub(crate) password: PreparedPassword,
     /// Whether the user exists: an unknown user never matches, whatever the decoy says.
     pub(crate) known: bool,
+    /// Who asked: a mismatch is charged to this source's failure count.
+    pub(crate) peer: IpAddr,
 }
 
 /// How a miss was admitted.
@@ -81,6 +100,8 @@ pub(crate) enum Admission {
     Pending(Slot),
     /// Queue full: refuse now.
     Busy,
+    /// The source already has its most jobs in flight: refuse now (429).
+    SourceBusy,
 }
 
 /// A verification to run on the pool.
@@ -108,12 +129,25 @@ impl Job {
         };
         // Store before unregistering: a newcomer then finds either the job or the verdict.
         self.core.tiers.store(self.key, verdict);
+        if verdict == Verdict::Mismatch {
+            // Whether or not anyone still waits for it: a guess is a guess.
+            self.core.limiter.record_failure(self.spec.peer);
+        }
         self.finish(JobResult::Done(verdict));
     }
 
     fn finish(&mut self, result: JobResult) {
         self.finished = true;
-        self.core.inflight().remove(&self.key);
+        let mut inflight = self.core.inflight();
+        inflight.jobs.remove(&self.key);
+        let source = source_of(self.spec.peer);
+        if let Some(n) = inflight.per_source.get_mut(&source) {
+            *n -= 1;
+            if *n == 0 {
+                inflight.per_source.remove(&source);
+            }
+        }
+        drop(inflight);
         self.tx.send_replace(Some(result));
     }
 }
@@ -164,17 +198,27 @@ impl Pool {
         self.threads
     }
 
-    /// Joins the job for `key`, or enqueues a new one built by `spec`, or refuses.
-    pub(crate) fn admit(&self, key: CacheKey, spec: impl FnOnce() -> JobSpec) -> Admission {
+    /// Joins the job for `key`, or enqueues a new one built by `spec` for `peer`, or refuses.
+    pub(crate) fn admit(
+        &self,
+        key: CacheKey,
+        peer: IpAddr,
+        spec: impl FnOnce() -> JobSpec,
+    ) -> Admission {
         let core = &self.core;
         let mut inflight = core.inflight();
-        if let Some(slot) = inflight.get(&key) {
+        if let Some(slot) = inflight.jobs.get(&key) {
             core.metrics.count_coalesced();
             return Admission::Pending(slot.clone());
         }
         // A job may have finished between the caller's cache lookup and this lock.
         if let Some(verdict) = core.tiers.lookup(&key) {
             return Admission::Cached(verdict);
+        }
+        let source = source_of(peer);
+        let started = inflight.per_source.get(&source).copied().unwrap_or(0);
+        if started >= core.max_per_source {
+            return Admission::SourceBusy;
         }
         let (tx, slot) = watch::channel(None);
         let job = Job {
@@ -189,7 +233,8 @@ impl Pool {
             Ok(()) => {
                 // A worker that already finished it is blocked on this lock until we insert,
                 // so its removal always comes after.
-                inflight.insert(key, slot.clone());
+                inflight.jobs.insert(key, slot.clone());
+                *inflight.per_source.entry(source).or_insert(0) += 1;
                 Admission::Pending(slot)
             }
             Err(TrySendError::Full(mut job) | TrySendError::Disconnected(mut job)) => {

@@ -159,3 +159,108 @@ async fn reload_keeps_entries_of_unchanged_hashes_only() {
     assert!(!a.has_users());
     assert_eq!(a.check(None, peer).await, AuthDecision::Allow);
 }
+
+/// The hang-up attack (issue 15, item 1): a client that drops each guess before its verdict
+/// used to go uncounted while the background bcrypt still ran and cached the verdict. 61 such
+/// guesses from one source, then: the next guess is limited (429), and a password guessed only
+/// in a hung-up request does not get in from the limited source.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn guesses_whose_clients_hang_up_are_still_counted() {
+    const GUESSES: usize = 61;
+    let secret = hash_cost(b"s3cret", 4);
+    let a = std::sync::Arc::new(Authenticator::new(
+        &users(&[("admin", secret.as_str())]),
+        AuthSettings {
+            queue_capacity: 64,
+            ..limited_settings(20)
+        },
+    ));
+    let attacker = ip("192.0.2.66");
+    let mut refused_at_once = 0;
+    for i in 0..GUESSES {
+        // The last guess is the right password, asked only by a client that hangs up.
+        let password = if i == GUESSES - 1 {
+            "s3cret".to_owned()
+        } else {
+            format!("guess-{i}")
+        };
+        let header = basic("admin", password.as_bytes());
+        // Poll the check once (it queues its bcrypt and returns Pending), then drop it: the
+        // client went away.
+        let check = a.check(Some(header.as_bytes()), attacker);
+        match futures_poll_once(check).await {
+            Some(AuthDecision::Limited { .. }) => refused_at_once += 1,
+            Some(other) => panic!("guess {i}: unexpected {other:?}"),
+            None => {}
+        }
+        // Let the pool work through what was queued before the next guess, as a patient
+        // attacker would.
+        scrapegate_testkit::wait_until_async(
+            "the guess's bcrypt to finish",
+            Duration::from_secs(10),
+            || a.metrics().queue_depth() == 0,
+        )
+        .await;
+    }
+    eprintln!("{refused_at_once} of {GUESSES} hung-up guesses were refused before any bcrypt");
+    // Within the limiter's threshold, the source is refused.
+    let next = basic("admin", b"one-more");
+    assert!(
+        matches!(
+            a.check(Some(next.as_bytes()), attacker).await,
+            AuthDecision::Limited { .. }
+        ),
+        "the source must be limited after {GUESSES} hung-up guesses"
+    );
+    assert!(a.metrics().bcrypt_runs() <= 24, "bcrypt ran for a limited source");
+    // The right password, guessed only in a hung-up request, is not let in from there.
+    let right = basic("admin", b"s3cret");
+    assert!(matches!(
+        a.check(Some(right.as_bytes()), attacker).await,
+        AuthDecision::Limited { .. }
+    ));
+}
+
+/// At most four guesses of one source are queued or running at once; the fifth is limited
+/// without queueing a bcrypt.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_has_at_most_four_misses_in_flight() {
+    let secret = hash_cost(b"s3cret", 4);
+    let a = std::sync::Arc::new(Authenticator::new(
+        &users(&[("admin", secret.as_str())]),
+        // The sixteen guesses are polled back to back, far faster than a cost-4 bcrypt, so at
+        // most a job or two can finish (and free a slot) while they arrive.
+        AuthSettings {
+            queue_capacity: 64,
+            ..limited_settings(1000)
+        },
+    ));
+    let attacker = ip("192.0.2.77");
+    let mut pending = Vec::new();
+    let mut limited = 0;
+    for i in 0..16 {
+        let header = basic("admin", format!("guess-{i}").as_bytes());
+        let check = a.check(Some(header.as_bytes()), attacker);
+        match futures_poll_once(check).await {
+            Some(AuthDecision::Limited { .. }) => limited += 1,
+            Some(_) => {}
+            None => pending.push(i),
+        }
+    }
+    assert!(
+        pending.len() <= 4 + 2,
+        "{} misses of one source were admitted at once",
+        pending.len()
+    );
+    assert!(limited > 0, "the source's extra misses must be limited");
+}
+
+/// Polls `future` once: its output if it is ready at once, else `None` (and it is dropped).
+async fn futures_poll_once<F: std::future::Future>(future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| match future.as_mut().poll(cx) {
+        std::task::Poll::Ready(out) => std::task::Poll::Ready(Some(out)),
+        std::task::Poll::Pending => std::task::Poll::Ready(None),
+    })
+    .await
+}
