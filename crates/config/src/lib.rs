@@ -3,6 +3,8 @@
 //! It also reads scrapegate's own optional policy file, `scrapegate.yml` (bearer tokens, routes
 //! and their rules), with serde_yaml, as no Go parity is at stake there ([`load_policy`],
 //! cross-checked against web.yml by [`check_pair`]).
+//! It reads the scrape jobs of a Prometheus `prometheus.yml` too ([`load_scrape_jobs`]),
+//! ignoring every key a gateway does not care about, for `scrapegate check scrape-config`.
 //!
 //! This crate is the only one that reads or parses a configuration file. [`load`] is
 //! `web.Validate` plus loading: it returns one [`ValidatedConfig`] (a `scrapegate-model` type)
@@ -70,6 +72,7 @@ mod headers;
 mod keypair;
 mod policy;
 mod schema;
+mod scrape;
 mod validate;
 mod warnings;
 mod yaml;
@@ -80,6 +83,7 @@ pub use scrapegate_model::{
 };
 pub use policy::{check_pair, load_policy, referenced_policy_files};
 pub use schema::RawConfig;
+pub use scrape::{Material, ScrapeCredentials, ScrapeJob, ScrapeTls, load_scrape_jobs};
 pub use validate::{referenced_files, tls_enabled};
 pub use warnings::{warnings, warnings_at};
 pub use yaml::tree::parse_first_document;

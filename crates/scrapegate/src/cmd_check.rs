@@ -46,6 +46,38 @@ pub enum CheckCommand {
         #[arg(long = "web.config.file", value_name = "web.yml")]
         web_config_file: Option<PathBuf>,
     },
+    /// Check statically that each scrape job of a prometheus.yml would be let in by the gateway
+    ///
+    /// Output: `job "NAME": SUCCESS` or `job "NAME" FAILED: <reasons>` on stderr, exit 1 if
+    /// any job fails or a file does not load.
+    ///
+    /// Checked per job: the scheme (https when web.yml enables TLS); the served certificate
+    /// against tls_config's ca/ca_file (else the system roots) for server_name, else each
+    /// target's host (skipped with insecure_skip_verify); the client certificate and key
+    /// against client_auth_type, client_ca_file and client_allowed_sans; basic_auth against
+    /// web.yml's users (one bcrypt per job) or a Bearer authorization against
+    /// scrapegate.yml's bearer_tokens, credentials being needed when users or tokens are
+    /// configured; the route metrics_path resolves to, its anonymous paths and its allow
+    /// rule for the job's identity and GET. Routes come from scrapegate.yml only: the
+    /// serve flags --upstream and --route are not known to this check, and without routes a
+    /// default route / that admits anyone authenticated is assumed. Relabelling that changes
+    /// __scheme__ or __metrics_path__, service discovery and scrape_config_files are not
+    /// followed.
+    #[command(verbatim_doc_comment)]
+    ScrapeConfig {
+        /// The Prometheus configuration file (keys other than those checked are ignored).
+        #[arg(value_name = "prometheus.yml")]
+        file: PathBuf,
+        /// The gateway's web.yml (absent: plain HTTP, no users, as `serve` without it).
+        #[arg(long = "web.config.file", value_name = "web.yml")]
+        web_config_file: Option<PathBuf>,
+        /// The gateway's scrapegate.yml (bearer tokens, routes and their rules).
+        #[arg(long = "config.file", value_name = "scrapegate.yml")]
+        config_file: Option<PathBuf>,
+        /// Only check the jobs with this static target (exactly as written in the job).
+        #[arg(long = "target", value_name = "HOST:PORT")]
+        target: Option<String>,
+    },
 }
 
 /// Runs `check`.
@@ -56,6 +88,17 @@ pub fn run(cmd: CheckCommand) -> ExitCode {
             file,
             web_config_file,
         } => config(&file, web_config_file.as_deref()),
+        CheckCommand::ScrapeConfig {
+            file,
+            web_config_file,
+            config_file,
+            target,
+        } => crate::cmd_check_scrape::run(
+            &file,
+            web_config_file.as_deref(),
+            config_file.as_deref(),
+            target.as_deref(),
+        ),
     }
 }
 

@@ -2,6 +2,7 @@
 //! lives here; each subcommand calls into the library crates.
 
 mod cmd_check;
+mod cmd_check_scrape;
 mod cmd_demo;
 mod cmd_hash;
 mod cmd_healthcheck;

@@ -44,6 +44,7 @@ mod resumption;
 mod sans;
 mod sniff;
 mod state;
+mod verify;
 
 pub use acceptor::{AcceptError, ConnInfo, PreparedTls, SwapReport, TlsAcceptor};
 pub use error::TlsError;
@@ -52,3 +53,4 @@ pub use scrapegate_model::KeyType;
 pub use sans::ClientIdentity;
 pub use sniff::PLAIN_HTTP_RESPONSE;
 pub use state::TlsState;
+pub use verify::{verify_client_certificate, verify_server_certificate};
