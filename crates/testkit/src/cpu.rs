@@ -35,7 +35,8 @@ pub fn pid_cpu_time(pid: u32) -> Duration {
     // state (3), ..., utime (14), stime (15).
     let rest = &stat[stat.rfind(')').expect("stat comm") + 1..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
     // SAFETY: sysconf has no preconditions.
     let hz = u64::try_from(unsafe { libc::sysconf(libc::_SC_CLK_TCK) })
         .ok()

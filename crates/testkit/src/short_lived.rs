@@ -120,7 +120,8 @@ mod tests {
             cert.validity().not_after.timestamp(),
             i64::try_from(want).unwrap()
         );
-        let lifetime = cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
+        let lifetime =
+            cert.validity().not_after.timestamp() - cert.validity().not_before.timestamp();
         assert_eq!(lifetime, 63);
     }
 }

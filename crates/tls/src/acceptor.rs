@@ -6,10 +6,13 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
+use rustls::pki_types::UnixTime;
 use rustls::{HandshakeKind, ServerConnection};
+use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 use tokio_rustls::server::TlsStream;
 
+use crate::client_auth;
 use crate::error::TlsError;
 use crate::plan::TlsPlan;
 use crate::resumption::Resumption;
@@ -44,7 +47,9 @@ pub enum AcceptError {
     /// rustls failed the handshake (the alert, if any, was sent).
     Handshake(rustls::Error),
     /// Refused by our own policy outside rustls: `"protocol_version"` (min > max),
-    /// `"client_san"` or `"certificate_required"` (post-handshake check, e.g. on resumption).
+    /// `"client_san"` or `"certificate_required"` (post-handshake check, e.g. on resumption),
+    /// `"certificate_expired"` (a resumed session whose client certificate is no longer
+    /// valid, in the verifying modes).
     Refused(&'static str),
     /// Socket error, or the client went away.
     Io(io::Error),
@@ -223,8 +228,9 @@ impl TlsAcceptor {
 
     /// Handshake with a deadline. Reads the first bytes: plain HTTP (Go's looksLikeHTTP) gets
     /// "HTTP/1.0 400 Bad Request\r\n\r\nClient sent an HTTP request to an HTTPS server.\n" and
-    /// is closed. Run this in the per-connection task, never in the accept loop. On timeout
-    /// the socket is dropped, which closes it.
+    /// is closed. A peer that closes before its first bytes can be classified ends the call at
+    /// once. Run this in the per-connection task, never in the accept loop. On timeout the
+    /// socket is dropped, which closes it.
     pub async fn accept(
         &self,
         tcp: TcpStream,
@@ -239,9 +245,10 @@ impl TlsAcceptor {
 
 async fn handshake(
     state: Arc<TlsState>,
-    tcp: TcpStream,
+    mut tcp: TcpStream,
 ) -> Result<(TlsStream<TcpStream>, ConnInfo), AcceptError> {
-    match sniff::classify(&tcp).await.map_err(AcceptError::Io)? {
+    let (first, prefix) = sniff::classify(&mut tcp).await.map_err(AcceptError::Io)?;
+    match first {
         FirstBytes::PlainHttp => {
             sniff::reject_plain_http(tcp)
                 .await
@@ -252,25 +259,40 @@ async fn handshake(
             return Err(AcceptError::Io(io::ErrorKind::UnexpectedEof.into()));
         }
         FirstBytes::LegacyClientHello => {
-            sniff::refuse_version(tcp).await.map_err(AcceptError::Io)?;
+            sniff::refuse_version(tcp, prefix.bytes())
+                .await
+                .map_err(AcceptError::Io)?;
             return Err(AcceptError::Refused("protocol_version"));
         }
         FirstBytes::Other => {}
     }
     if state.policy.refuse_all {
-        sniff::refuse_version(tcp).await.map_err(AcceptError::Io)?;
+        sniff::refuse_version(tcp, prefix.bytes())
+            .await
+            .map_err(AcceptError::Io)?;
         return Err(AcceptError::Refused("protocol_version"));
     }
-    let stream = tokio_rustls::TlsAcceptor::from(state.config.clone())
-        .accept(tcp)
-        .await
-        .map_err(classify_io)?;
+    // The bytes `classify` consumed go to rustls first; the accept future is built (and the
+    // closure run) before it is polled.
+    let mut replayed = Ok(());
+    let mut accept = tokio_rustls::TlsAcceptor::from(state.config.clone())
+        .accept_with(tcp, |conn| replayed = sniff::replay(conn, prefix.bytes()));
+    if let Err((error, alert)) = replayed {
+        if let Some(tcp) = accept.get_mut() {
+            let _ = tcp.write_all(&alert).await;
+        }
+        return Err(AcceptError::Handshake(error));
+    }
+    let stream = accept.await.map_err(classify_io)?;
     let (_, conn) = stream.get_ref();
     let info = conn_info(&state, conn);
-    if let Err(reason) = post_handshake_policy(&state, info.client.as_ref()) {
-        // Only reachable when a session resumed past a policy it no longer meets; there is no
-        // way to send bad_certificate after the handshake, so the connection is just closed.
-        return Err(AcceptError::Refused(reason));
+    // Only reachable when a session resumed past a policy it no longer meets; there is no way
+    // to send bad_certificate after the handshake, so the connection is just closed.
+    post_handshake_policy(&state, info.client.as_ref()).map_err(AcceptError::Refused)?;
+    if info.resumed {
+        let chain = conn.peer_certificates().unwrap_or_default();
+        client_auth::check_resumed_client(&state.policy, chain, UnixTime::now())
+            .map_err(AcceptError::Refused)?;
     }
     Ok((stream, info))
 }
@@ -289,8 +311,9 @@ fn classify_io(e: io::Error) -> AcceptError {
 }
 
 /// Re-checks the client policy on the finished connection. Full handshakes already passed the
-/// verifier; this catches resumed sessions (spec "deliberately differs" 6). Works on the
-/// identity `conn_info` extracted, so the leaf is parsed once per connection.
+/// verifier; this catches resumed sessions (spec "deliberately differs" 6), which then also
+/// go through [`client_auth::check_resumed_client`] (validity period; revocation later).
+/// Works on the identity `conn_info` extracted, so a full handshake parses the leaf once.
 fn post_handshake_policy(
     state: &TlsState,
     client: Option<&ClientIdentity>,

@@ -25,6 +25,7 @@ use scrapegate_model::{ClientAuth, TlsSettings};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use crate::sans::{self, SanRejection};
+use crate::state::ConnPolicy;
 
 /// The verifier installed in every `ServerConfig`.
 pub(crate) struct ClientVerifier {
@@ -146,20 +147,53 @@ fn ca_as_leaf_is_unknown_issuer(e: Error) -> Error {
 fn check_anchor_leaf(der: &CertificateDer<'_>, now: UnixTime) -> Result<(), Error> {
     let (_, cert) =
         X509Certificate::from_der(der.as_ref()).map_err(|_| CertificateError::BadEncoding)?;
-    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
-    let validity = cert.validity();
-    if now < validity.not_before.timestamp() {
-        return Err(CertificateError::NotValidYet.into());
-    }
-    if now > validity.not_after.timestamp() {
-        return Err(CertificateError::Expired.into());
-    }
+    check_validity(&cert, now)?;
     match cert.extended_key_usage() {
         Ok(None) => Ok(()),
         Ok(Some(eku)) if eku.value.client_auth || eku.value.any => Ok(()),
         Ok(Some(_)) => Err(CertificateError::InvalidPurpose.into()),
         Err(_) => Err(CertificateError::BadEncoding.into()),
     }
+}
+
+/// The validity period rule webpki applies: valid from notBefore through notAfter, in whole
+/// seconds.
+fn check_validity(cert: &X509Certificate<'_>, now: UnixTime) -> Result<(), CertificateError> {
+    let now = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
+    let validity = cert.validity();
+    if now < validity.not_before.timestamp() {
+        return Err(CertificateError::NotValidYet);
+    }
+    if now > validity.not_after.timestamp() {
+        return Err(CertificateError::Expired);
+    }
+    Ok(())
+}
+
+/// What a resumed session must still pass. rustls resumes a session without calling the
+/// verifier, restoring the client chain (leaf first) it verified at the full handshake; that
+/// verdict may be stale by now. In the verifying modes the stored leaf must still be within its
+/// validity period at `now`: `certificate_expired` otherwise (the label a full handshake with
+/// that certificate gets; also for not-yet-valid, as rustls maps both to that alert).
+/// `client_allowed_sans` and a missing certificate are checked for every connection by the
+/// acceptor's post-handshake policy.
+///
+/// This is the one place for checks of resumed sessions: revocation of the stored chain
+/// (issue 14's CRLs) belongs here too.
+pub(crate) fn check_resumed_client(
+    policy: &ConnPolicy,
+    chain: &[CertificateDer<'_>],
+    now: UnixTime,
+) -> Result<(), &'static str> {
+    if !policy.mode.verifies_chain() {
+        return Ok(());
+    }
+    let Some(leaf) = chain.first() else {
+        return Ok(());
+    };
+    let (_, cert) = X509Certificate::from_der(leaf.as_ref()).map_err(|_| "bad_certificate")?;
+    check_validity(&cert, now).map_err(|_| "certificate_expired")?;
+    Ok(())
 }
 
 impl ClientCertVerifier for ClientVerifier {
@@ -219,5 +253,68 @@ impl ClientCertVerifier for ClientVerifier {
 
     fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
         self.algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use scrapegate_testkit::pki::{Ca, Eku, LeafSpec, dns};
+
+    use super::*;
+
+    fn policy(mode: ClientAuth) -> ConnPolicy {
+        ConnPolicy {
+            mode,
+            allowed_sans: None,
+            refuse_all: false,
+        }
+    }
+
+    fn at(unix: u64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(unix))
+    }
+
+    #[test]
+    fn resumed_leaf_must_still_be_valid_in_verifying_modes() {
+        // Valid 2020-01-01T00:00:00Z through 2021-01-01T00:00:00Z.
+        let spec = LeafSpec::client("a", vec![dns("a")], vec![Eku::ClientAuth])
+            .valid((2020, 1, 1), (2021, 1, 1));
+        let chain = [Ca::new("Root").issue(&spec).cert_der];
+        let (from, until) = (1_577_836_800, 1_609_459_200);
+        for mode in [
+            ClientAuth::VerifyClientCertIfGiven,
+            ClientAuth::RequireAndVerifyClientCert,
+        ] {
+            let p = policy(mode);
+            assert_eq!(check_resumed_client(&p, &chain, at(from)), Ok(()));
+            assert_eq!(check_resumed_client(&p, &chain, at(until)), Ok(()));
+            assert_eq!(
+                check_resumed_client(&p, &chain, at(until + 1)),
+                Err("certificate_expired")
+            );
+            assert_eq!(
+                check_resumed_client(&p, &chain, at(from - 1)),
+                Err("certificate_expired")
+            );
+            assert_eq!(check_resumed_client(&p, &[], at(until + 1)), Ok(()));
+            let garbage = [CertificateDer::from(vec![0x30, 0x00])];
+            assert_eq!(
+                check_resumed_client(&p, &garbage, at(from)),
+                Err("bad_certificate")
+            );
+        }
+        // The modes that never verify a chain do not judge its dates either: a full
+        // handshake with this certificate succeeds there too.
+        for mode in [
+            ClientAuth::RequestClientCert,
+            ClientAuth::RequireAnyClientCert,
+        ] {
+            assert_eq!(
+                check_resumed_client(&policy(mode), &chain, at(until + 1)),
+                Ok(())
+            );
+        }
     }
 }

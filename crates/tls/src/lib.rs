@@ -16,7 +16,18 @@
 //! * the acceptor state, replaced in two steps (prepare beside the serving state, then
 //!   commit): the session ticketer and cache survive certificate-only rotations and are
 //!   replaced when trust inputs change; the handshake runs with a deadline in the caller's
-//!   task and answers plain HTTP with Go's 400.
+//!   task and answers plain HTTP with Go's 400;
+//! * the first bytes, read (never polled) into a small buffer with awaited reads and then
+//!   replayed into rustls: a client that sends part of a prefix and waits costs nothing, one
+//!   that hangs up ends the handshake at once;
+//! * resumption bounds: every session (TLS 1.3 ticket, TLS 1.2 ticket, TLS 1.2 session ID)
+//!   resumes for at most 2 h after its full handshake (a creation stamp inside the ticket or
+//!   beside the cached session), ticket keys rotate every hour and decrypt for one more, and
+//!   the session-ID cache holds at most 256 sessions;
+//! * the checks a resumed session must pass again, since rustls resumes without calling the
+//!   verifier: the `client_allowed_sans` list and, in the verifying modes, the stored client
+//!   leaf's validity period (`certificate_expired` otherwise). Issue 14's CRLs belong in the
+//!   same place (`client_auth::check_resumed_client`).
 //!
 //! It does not parse YAML or PEM, read files or open listeners; it depends on the model
 //! crate, not on the config parser or the watcher.
@@ -33,6 +44,9 @@
 //!   even when a configured CA issued it; Go accepts that case.
 //! * A missing required certificate under TLS 1.2 gets rustls' certificate_required alert,
 //!   where Go sends bad_certificate.
+//! * A resumed session whose client certificate has expired since (verifying modes) is closed
+//!   after the resumption handshake, without an alert; Go declines to resume and the full
+//!   handshake that follows fails with the expired certificate.
 
 mod acceptor;
 mod client_auth;

@@ -1,9 +1,16 @@
 //! Looking at the first bytes before rustls does, and the two raw replies sent outside rustls:
 //! Go's plain-HTTP 400 and the protocol_version alert for a min > max configuration.
+//!
+//! The first bytes are read (not peeked) into a small buffer, with plain awaited reads: a
+//! client that sends part of a prefix and waits costs nothing until it sends more, and one
+//! that closes ends the connection at once. The bytes read are then handed on: replayed into
+//! rustls' connection before its handshake reads the socket ([`replay`]), or read again in
+//! front of the socket for the protocol_version reply.
 
 use std::io;
 use std::time::Duration;
 
+use rustls::ServerConnection;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -23,8 +30,6 @@ const DRAIN_LIMIT: usize = 64 * 1024;
 /// How long to wait for the peer to close after a raw reply, so that closing does not turn
 /// into a reset that could destroy the reply before the peer reads it.
 const LINGER: Duration = Duration::from_millis(500);
-/// Back-off while an HTTP-looking prefix is still shorter than five bytes.
-const PARTIAL_PREFIX_BACKOFF: Duration = Duration::from_millis(5);
 
 /// The first bytes, classified.
 #[derive(Debug, PartialEq, Eq)]
@@ -37,7 +42,7 @@ pub(crate) enum FirstBytes {
     LegacyClientHello,
     /// Anything else: rustls decides.
     Other,
-    /// The peer closed before sending anything.
+    /// The peer closed before sending enough to decide (possibly nothing at all).
     Eof,
 }
 
@@ -45,21 +50,62 @@ pub(crate) enum FirstBytes {
 /// and length (4), version (2).
 const CLIENT_HELLO_VERSION_END: usize = 11;
 
-/// Peeks (does not consume) until the first bytes can be classified.
-pub(crate) async fn classify(tcp: &TcpStream) -> io::Result<FirstBytes> {
-    let mut buf = [0u8; CLIENT_HELLO_VERSION_END];
-    loop {
-        let n = tcp.peek(&mut buf).await?;
-        if n == 0 {
-            return Ok(FirstBytes::Eof);
-        }
-        if let Some(class) = classify_prefix(&buf[..n]) {
-            return Ok(class);
-        }
-        // Too few bytes to decide (a segment split). peek() returns at once while data is
-        // buffered, so wait a little; the caller's handshake deadline bounds the loop.
-        tokio::time::sleep(PARTIAL_PREFIX_BACKOFF).await;
+/// The first bytes of a connection, consumed from the socket by [`classify`]; whoever handles
+/// the connection next must see them first.
+#[derive(Debug, Default)]
+pub(crate) struct Prefix {
+    buf: [u8; CLIENT_HELLO_VERSION_END],
+    len: usize,
+}
+
+impl Prefix {
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.buf[..self.len]
     }
+}
+
+/// Reads until the first bytes can be classified, or the peer closes. Every read is an awaited
+/// socket read: nothing runs while a partial prefix waits for more. The caller's handshake
+/// deadline bounds the wait.
+pub(crate) async fn classify(tcp: &mut TcpStream) -> io::Result<(FirstBytes, Prefix)> {
+    let mut prefix = Prefix::default();
+    loop {
+        // Never a zero-length read: a full buffer always classifies (see `classify_prefix`).
+        let n = tcp.read(&mut prefix.buf[prefix.len..]).await?;
+        if n == 0 {
+            return Ok((FirstBytes::Eof, prefix));
+        }
+        prefix.len += n;
+        if let Some(class) = classify_prefix(prefix.bytes()) {
+            return Ok((class, prefix));
+        }
+    }
+}
+
+/// Hands `bytes` (read off the socket by [`classify`]) to a fresh rustls connection, as if its
+/// handshake had read them itself, before it reads the socket. They are processed at once, so
+/// a record that ends within them (an alert, a malformed hello) fails now rather than when the
+/// client next sends something: the error comes back with the alert rustls queued for it (the
+/// caller writes that and closes).
+pub(crate) fn replay(
+    conn: &mut ServerConnection,
+    mut bytes: &[u8],
+) -> Result<(), (rustls::Error, Vec<u8>)> {
+    while !bytes.is_empty() {
+        match conn.read_tls(&mut bytes) {
+            Ok(0) | Err(_) => break,
+            Ok(_) => {}
+        }
+    }
+    conn.process_new_packets().map(|_| ()).map_err(|error| {
+        let mut alert = Vec::new();
+        while conn.wants_write() {
+            if !matches!(conn.write_tls(&mut alert), Ok(n) if n > 0) {
+                break;
+            }
+        }
+        (error, alert)
+    })
 }
 
 /// Classifies the first bytes, or `None` when more are needed.
@@ -91,15 +137,17 @@ pub(crate) async fn reject_plain_http(mut tcp: TcpStream) -> io::Result<()> {
     linger_and_close(tcp)
 }
 
-/// Reads the first record (the ClientHello), answers with a protocol_version alert, closes.
-pub(crate) async fn refuse_version(mut tcp: TcpStream) -> io::Result<()> {
+/// Reads the first record (the ClientHello; `prefix` is its start, already read), answers
+/// with a protocol_version alert, closes.
+pub(crate) async fn refuse_version(mut tcp: TcpStream, prefix: &[u8]) -> io::Result<()> {
+    let mut input = prefix.chain(&mut tcp);
     let mut header = [0u8; 5];
-    tcp.read_exact(&mut header).await?;
+    input.read_exact(&mut header).await?;
     if header[0] == 0x16 {
         // A record body is at most 2^14 bytes plus expansion; the u16 length bounds it anyway.
         let len = usize::from(u16::from_be_bytes([header[3], header[4]]));
         let mut body = vec![0u8; len];
-        tcp.read_exact(&mut body).await?;
+        input.read_exact(&mut body).await?;
         tcp.write_all(&PROTOCOL_VERSION_ALERT).await?;
     }
     linger_and_close(tcp)
