@@ -28,6 +28,7 @@ mod gate;
 mod gateway;
 mod generation;
 mod options;
+mod path;
 mod ratelimit;
 pub mod reload;
 mod routes;

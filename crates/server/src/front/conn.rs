@@ -180,6 +180,7 @@ where
         origin,
         clock: Arc::clone(&clock),
         access_log: front.opts.access_log,
+        metrics: Arc::clone(&front.metrics),
     });
     // Not boxed: hyper's HTTP/1 connection keeps a box the size of this future (2.7 KB) for
     // its life, but a parked connection has no hyper connection, and a box per request would

@@ -7,14 +7,18 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use http::{Request, Response};
+use std::borrow::Cow;
+
+use http::{Request, Response, StatusCode};
 use http_body::{Body, Frame};
 use hyper::body::Incoming;
 
 use super::access_log::AccessLine;
 use super::clock::{ConnClock, InflightGuard};
 use crate::apps::App;
-use crate::body::{BoxError, GateBody, forward_body_hints};
+use crate::body::{self, BoxError, GateBody, forward_body_hints};
+use crate::path::{self, ClimbsAboveRoot};
+use crate::telemetry::{Metrics, labels};
 use crate::gate::trace::Trace;
 use crate::upstream::Origin;
 
@@ -25,6 +29,8 @@ pub(crate) struct ConnCtx {
     pub(crate) clock: Arc<ConnClock>,
     /// `--log.access`.
     pub(crate) access_log: bool,
+    /// For the requests the front end answers itself (a path climbing above `/`).
+    pub(crate) metrics: Arc<Metrics>,
 }
 
 /// Serves one request with `app`; with the access log on, its line goes with the body.
@@ -47,7 +53,13 @@ pub(crate) async fn serve<A: App>(
         wants_identity: line.is_some(),
         ..Trace::default()
     };
-    let resp = app.call(req, origin, &mut trace).await;
+    let resp = match with_normalised_path(req) {
+        Ok(req) => app.call(req, origin, &mut trace).await,
+        Err(ClimbsAboveRoot) => {
+            conn.metrics.count_response(400, &labels::UNROUTED);
+            body::text(StatusCode::BAD_REQUEST, "Bad Request\n")
+        }
+    };
     if let Some(line) = line.as_mut() {
         line.record(trace, resp.status().as_u16());
     }
@@ -56,6 +68,25 @@ pub(crate) async fn serve<A: App>(
         line,
         _guard: guard,
     }))
+}
+
+/// `req` with its path's dot segments removed (see [`crate::path`]); the query is kept as
+/// sent. Untouched (no allocation) when the path has none.
+fn with_normalised_path<B>(req: Request<B>) -> Result<Request<B>, ClimbsAboveRoot> {
+    let normalised = match path::normalise(req.uri().path())? {
+        Cow::Borrowed(_) => return Ok(req),
+        Cow::Owned(path) => path,
+    };
+    let (mut parts, body) = req.into_parts();
+    let path_and_query = match parts.uri.query() {
+        Some(query) => format!("{normalised}?{query}"),
+        None => normalised,
+    };
+    let mut uri = parts.uri.into_parts();
+    // Dot segments removed from a valid path leave a valid path.
+    uri.path_and_query = Some(path_and_query.parse().map_err(|_| ClimbsAboveRoot)?);
+    parts.uri = http::Uri::from_parts(uri).map_err(|_| ClimbsAboveRoot)?;
+    Ok(Request::from_parts(parts, body))
 }
 
 pin_project_lite::pin_project! {
