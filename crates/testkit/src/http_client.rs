@@ -276,3 +276,17 @@ pub async fn raw(addr: SocketAddr, method: &str, path: &str) -> String {
         .await
         .unwrap_or_else(|_| panic!("{method} {path} on {addr}: no response within {DEADLINE:?}"))
 }
+
+/// A kept-alive HTTP/1.1 connection over TLS (trusting `ca`, server name `localhost`, ALPN
+/// `http/1.1`) to `addr`, from the loopback address `from` when given: each 127/8 address is
+/// a client IP of its own, e.g. for per-source limits.
+pub async fn tls_http1_from(
+    from: Option<std::net::Ipv4Addr>,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+) -> std::io::Result<Http1> {
+    let tcp = crate::net::tcp_from(from, addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    let tls = tls_connector(ca, false).connect(name, tcp).await?;
+    Http1::handshake(tls).await
+}

@@ -11,6 +11,7 @@
 //! * [`fixtures`]: the web.yml fixture set of spec §7.2 with its expected outcomes;
 //! * [`upstream`]: a real hyper exporter stand-in on loopback that records what it saw;
 //!   [`body_upstream`]: one that reads and records request bodies and streams long answers;
+//!   [`raw_http`]: HTTP/1.1 written by hand on any stream (malformed framing, stalled uploads);
 //! * [`http_client`]: a hyper client over plain TCP or tokio-rustls, HTTP/1.1 or HTTP/2, a
 //!   kept-alive HTTP/1.1 connection over any stream, and requests written by hand;
 //! * [`tls_client`]: rustls clients with chosen versions, suites, groups, client certificates
@@ -27,10 +28,14 @@
 //! * [`cpu`]: CPU time of this process or a child, and the share of a core over a window;
 //! * [`short_lived`]: a CA issuing client certificates valid to the second (e.g. for 3 s);
 //! * [`resume`]: rustls clients that resume by TLS 1.2 session ID, TLS 1.2 ticket or TLS 1.3
-//!   ticket.
+//!   ticket;
+//! * [`bearer`]: `Authorization: Bearer` values and the hex SHA-256 scrapegate.yml holds;
+//! * [`prometheus`]: a real Prometheus (Debian package) scraping through the gateway, its
+//!   targets' health read from its API.
 
 #![warn(missing_docs)]
 
+pub mod bearer;
 pub mod body_upstream;
 mod certificate;
 pub mod cpu;
@@ -43,6 +48,8 @@ pub mod metrics;
 pub mod net;
 pub mod pki;
 pub mod process;
+pub mod prometheus;
+pub mod raw_http;
 pub mod resume;
 pub mod settings;
 pub mod short_lived;

@@ -7,6 +7,9 @@
 //! The log helpers read the gateway's logfmt lines (`time=… level=info source=… msg="Listening
 //! on" address=127.0.0.1:41234`): [`Proc::listening_on`], [`Proc::address_after`],
 //! [`log_field`] and [`address_field`].
+//!
+//! [`spawn_keeping_stderr`] also keeps every raw byte of stderr ([`RawOutput`]), for assertions
+//! on what a log must never contain.
 
 use std::ffi::OsStr;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -307,6 +310,117 @@ pub fn raise_nofile(want: u64) -> u64 {
     rl.rlim_cur
 }
 
+/// Every byte a child wrote on one output, exactly as written: for assertions that must not
+/// depend on line splitting or UTF-8 decoding ("the log never contains the password").
+/// Clones share the same bytes.
+#[derive(Clone, Default)]
+pub struct RawOutput(Arc<(Mutex<RawState>, Condvar)>);
+
+/// The bytes so far, and whether the pipe has closed.
+#[derive(Default)]
+struct RawState {
+    bytes: Vec<u8>,
+    closed: bool,
+}
+
+impl std::fmt::Debug for RawOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let guard = self.lock();
+        f.debug_struct("RawOutput")
+            .field("bytes", &guard.bytes.len())
+            .field("closed", &guard.closed)
+            .finish()
+    }
+}
+
+impl RawOutput {
+    fn lock(&self) -> MutexGuard<'_, RawState> {
+        self.0.0.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The bytes so far.
+    pub fn bytes(&self) -> Vec<u8> {
+        self.lock().bytes.clone()
+    }
+
+    /// Waits until the child closed the pipe (it exited, or was killed), at most `deadline`;
+    /// returns whether it did. After it, [`RawOutput::bytes`] is the whole output.
+    pub fn wait_closed(&self, deadline: Duration) -> bool {
+        let end = Instant::now() + deadline;
+        let mut guard = self.lock();
+        while !guard.closed {
+            let now = Instant::now();
+            if now >= end {
+                return false;
+            }
+            guard = self
+                .0
+                .1
+                .wait_timeout(guard, end - now)
+                .unwrap_or_else(|p| p.into_inner())
+                .0;
+        }
+        true
+    }
+}
+
+/// Copies `r` into `raw` as read, and its lines (split on `\n`, decoded lossily) into
+/// `lines`, on a thread of its own until the pipe closes.
+fn pump_raw(mut r: impl Read + Send + 'static, raw: RawOutput, lines: Lines) {
+    std::thread::spawn(move || {
+        let mut pending = Vec::new();
+        let mut buf = [0u8; 8192];
+        loop {
+            let n = match r.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            raw.lock().bytes.extend_from_slice(&buf[..n]);
+            pending.extend_from_slice(&buf[..n]);
+            while let Some(i) = pending.iter().position(|&b| b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=i).collect();
+                let text = String::from_utf8_lossy(&line[..i]);
+                lines.push(text.strip_suffix('\r').unwrap_or(&text).to_owned());
+            }
+        }
+        if !pending.is_empty() {
+            lines.push(String::from_utf8_lossy(&pending).into_owned());
+        }
+        raw.lock().closed = true;
+        raw.0.1.notify_all();
+    });
+}
+
+/// [`spawn`], also keeping every raw byte of the child's stderr ([`RawOutput`]); its lines
+/// still arrive in [`Proc::stderr`] (lossily decoded), so the log helpers work as usual.
+pub fn spawn_keeping_stderr(program: impl AsRef<OsStr>, args: &[String]) -> (Proc, RawOutput) {
+    let mut cmd = Command::new(program);
+    cmd.args(args);
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("start {:?}: {e}", cmd.get_program()));
+    let stderr = Lines::default();
+    let stdout = Lines::default();
+    let raw = RawOutput::default();
+    pump_raw(
+        child.stderr.take().expect("piped stderr"),
+        raw.clone(),
+        stderr.clone(),
+    );
+    pump(child.stdout.take().expect("piped stdout"), stdout.clone());
+    (
+        Proc {
+            child,
+            stderr,
+            stdout,
+        },
+        raw,
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -341,5 +455,18 @@ mod tests {
         assert_eq!(p.wait_exit(STARTUP), Some(0));
         assert!(p.stdout.wait_for(STARTUP, |l| l == "out").is_some());
         assert!(p.stderr.wait_for(STARTUP, |l| l == "err").is_some());
+    }
+
+    #[test]
+    fn raw_stderr_kept_whole() {
+        let (mut p, raw) = spawn_keeping_stderr(
+            "/bin/sh",
+            &["-c".into(), "printf 'a\\377b\\nsecond' >&2".into()],
+        );
+        assert_eq!(p.wait_exit(STARTUP), Some(0));
+        assert!(raw.wait_closed(STARTUP));
+        assert_eq!(raw.bytes(), b"a\xffb\nsecond");
+        assert!(p.stderr.wait_for(STARTUP, |l| l == "second").is_some());
+        assert!(p.stderr.wait_for(STARTUP, |l| l == "a\u{fffd}b").is_some());
     }
 }

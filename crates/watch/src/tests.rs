@@ -8,6 +8,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use scrapegate_testkit::files::{atomic_write, k8s_publish, overwrite_keeping_mtime};
+
 use super::*;
 
 const DEADLINE: Duration = Duration::from_secs(10);
@@ -131,12 +133,6 @@ fn header<'a>(event: &'a WatchEvent<FakeSource>, name: &str) -> &'a str {
     }
 }
 
-fn swap_in(path: &Path, content: &str) {
-    let tmp = path.with_extension("swap");
-    fs::write(&tmp, content).unwrap();
-    fs::rename(&tmp, path).unwrap();
-}
-
 #[tokio::test]
 async fn notify_sees_edits_and_renames() {
     let dir = tempfile::tempdir().unwrap();
@@ -146,7 +142,7 @@ async fn notify_sees_edits_and_renames() {
     fs::write(&yml, "v2\n").unwrap();
     assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "v2");
     for v in ["v3", "v4"] {
-        swap_in(&yml, &format!("{v}\n"));
+        atomic_write(&yml, format!("{v}\n").as_bytes());
         assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), v);
     }
 }
@@ -156,20 +152,13 @@ async fn polling_alone_sees_same_mtime_change() {
     let dir = tempfile::tempdir().unwrap();
     let yml = dir.path().join("web.yml");
     fs::write(&yml, "aa\n").unwrap();
-    let mtime = fs::metadata(&yml).unwrap().modified().unwrap();
     let opts = WatchOptions {
         poll_interval: Duration::from_millis(50),
         use_notify: false,
         ..notify_only()
     };
     let mut watcher = start(&yml, opts);
-    fs::write(&yml, "bb\n").unwrap();
-    fs::File::options()
-        .write(true)
-        .open(&yml)
-        .unwrap()
-        .set_modified(mtime)
-        .unwrap();
+    overwrite_keeping_mtime(&yml, b"bb\n");
     assert_eq!(header(&next(&mut watcher, DEADLINE).await, "value"), "bb");
 }
 
@@ -217,12 +206,12 @@ async fn referenced_files_in_other_dirs_are_watched_and_pairs_stay_matched() {
     let mut watcher = start(&yml, notify_only());
 
     // Half a rotation, left long enough for the retries to run out: Failed, never Loaded.
-    swap_in(&certs.join("a"), "p2");
+    atomic_write(&certs.join("a"), b"p2");
     assert!(matches!(
         next(&mut watcher, DEADLINE).await,
         WatchEvent::Failed { .. }
     ));
-    swap_in(&certs.join("b"), "p2");
+    atomic_write(&certs.join("b"), b"p2");
     assert_eq!(header(&next(&mut watcher, DEADLINE).await, "pair"), "p2");
 }
 
@@ -231,14 +220,9 @@ async fn kubernetes_data_swap() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
     let publish = |stamp: &str, value: &str| {
-        let generation = root.join(format!("..{stamp}"));
-        fs::create_dir(&generation).unwrap();
-        fs::write(generation.join("web.yml"), format!("{value}\n")).unwrap();
-        std::os::unix::fs::symlink(format!("..{stamp}"), root.join("..data_tmp")).unwrap();
-        fs::rename(root.join("..data_tmp"), root.join("..data")).unwrap();
+        k8s_publish(root, stamp, &[("web.yml", &format!("{value}\n"))]);
     };
     publish("t1", "k1");
-    std::os::unix::fs::symlink("..data/web.yml", root.join("web.yml")).unwrap();
     let mut watcher = start(&root.join("web.yml"), notify_only());
     for (stamp, value, old) in [("t2", "k2", "..t1"), ("t3", "k3", "..t2")] {
         publish(stamp, value);

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use scrapegate_config::{ConfigError, ValidatedConfig, referenced_files};
+use scrapegate_testkit::files::{atomic_write, k8s_publish, overwrite_keeping_mtime};
 use scrapegate_testkit::pki::{KeyAlg, Leaf, LeafSpec, self_signed};
 use scrapegate_watch::{Source, WatchEvent, WatchOptions, Watcher};
 
@@ -108,13 +109,6 @@ async fn expect_csp(watcher: &mut Watcher<WebYml>, want: &str) {
     assert_eq!(csp(&config), Some(want));
 }
 
-/// Writes `content` next to `path` and renames it over `path` (a new inode).
-fn atomic_write(path: &Path, content: &[u8]) {
-    let tmp = path.with_extension("tmp-swap");
-    fs::write(&tmp, content).unwrap();
-    fs::rename(&tmp, path).unwrap();
-}
-
 /// A proof that the watcher has nothing pending: a forced reload's `Loaded` comes next.
 async fn expect_quiet_then_trigger(watcher: &mut Watcher<WebYml>, want_csp: &str) {
     watcher.trigger();
@@ -145,29 +139,13 @@ async fn watch_atomic_rename_detected_repeatedly() {
     }
 }
 
-/// Builds a Kubernetes-style volume in `dir`: `..<stamp>/web.yml`, `..data -> ..<stamp>`,
-/// `web.yml -> ..data/web.yml`.
-fn k8s_publish(dir: &Path, stamp: &str, web_yml: &str) {
-    let generation = dir.join(format!("..{stamp}"));
-    fs::create_dir(&generation).unwrap();
-    fs::write(generation.join("web.yml"), web_yml).unwrap();
-    let tmp_link = dir.join("..data_tmp");
-    std::os::unix::fs::symlink(format!("..{stamp}"), &tmp_link).unwrap();
-    // The swap kubelet does: rename a fresh symlink over `..data`.
-    fs::rename(&tmp_link, dir.join("..data")).unwrap();
-    let visible = dir.join("web.yml");
-    if fs::symlink_metadata(&visible).is_err() {
-        std::os::unix::fs::symlink("..data/web.yml", &visible).unwrap();
-    }
-}
-
 #[tokio::test]
 async fn watch_kubernetes_data_swap_detected() {
     let dir = tempfile::tempdir().unwrap();
     k8s_publish(
         dir.path(),
         "2026_01_01_00_00_00.000000001",
-        &headers_yml("k1"),
+        &[("web.yml", &headers_yml("k1"))],
     );
     let yml = dir.path().join("web.yml");
     let (_, mut watcher) = start(&yml, notify_only());
@@ -175,7 +153,7 @@ async fn watch_kubernetes_data_swap_detected() {
     k8s_publish(
         dir.path(),
         "2026_01_01_00_00_00.000000002",
-        &headers_yml("k2"),
+        &[("web.yml", &headers_yml("k2"))],
     );
     // kubelet then deletes the previous generation.
     fs::remove_dir_all(dir.path().join("..2026_01_01_00_00_00.000000001")).unwrap();
@@ -184,26 +162,10 @@ async fn watch_kubernetes_data_swap_detected() {
     k8s_publish(
         dir.path(),
         "2026_01_01_00_00_00.000000003",
-        &headers_yml("k3"),
+        &[("web.yml", &headers_yml("k3"))],
     );
     fs::remove_dir_all(dir.path().join("..2026_01_01_00_00_00.000000002")).unwrap();
     expect_csp(&mut watcher, "k3").await;
-}
-
-/// Overwrites `path` in place with same-length content and puts the old mtime back.
-fn overwrite_keeping_mtime(path: &Path, content: &[u8]) {
-    let before = fs::metadata(path).unwrap();
-    let old_mtime = before.modified().unwrap();
-    let old_atime = before.accessed().unwrap();
-    fs::write(path, content).unwrap();
-    let file = fs::File::options().write(true).open(path).unwrap();
-    file.set_times(
-        fs::FileTimes::new()
-            .set_modified(old_mtime)
-            .set_accessed(old_atime),
-    )
-    .unwrap();
-    assert_eq!(fs::metadata(path).unwrap().modified().unwrap(), old_mtime);
 }
 
 #[tokio::test]
