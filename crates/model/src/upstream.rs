@@ -37,8 +37,29 @@ impl UpstreamUrl {
             .authority()
             .cloned()
             .ok_or_else(|| format!("upstream URL {url:?} has no host"))?;
+        if authority.host().is_empty() {
+            return Err(format!("upstream URL {url:?} has no host"));
+        }
+        if authority.as_str().contains('@') {
+            return Err(format!(
+                "upstream URL {url:?} must not hold user information (user@)"
+            ));
+        }
+        // `http::Uri` keeps a port beyond 65535 in the text but not as a number, so the Host
+        // header would silently lose it.
+        let port = authority
+            .as_str()
+            .rsplit_once(':')
+            .map(|(_, p)| p)
+            .filter(|p| !p.contains(']'));
+        if port.is_some_and(|p| p.parse::<u16>().is_err()) {
+            return Err(format!("upstream URL {url:?} has an invalid port"));
+        }
         if uri.query().is_some() {
             return Err(format!("upstream URL {url:?} must not have a query"));
+        }
+        if url.contains('#') {
+            return Err(format!("upstream URL {url:?} must not have a fragment"));
         }
         // `http::Uri` reports "/" for "http://h" as well; look at the text to tell them apart.
         let after_scheme = &url[url.find("://").map_or(0, |i| i + 3)..];
@@ -55,5 +76,30 @@ impl UpstreamUrl {
             base_path,
             host_header,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::UpstreamUrl;
+
+    #[test]
+    fn upstream_rules() {
+        let ok = UpstreamUrl::parse("http://127.0.0.1:9100/").unwrap();
+        assert_eq!(ok.base_path.as_deref(), Some("/"));
+        assert_eq!(ok.host_header, "127.0.0.1:9100");
+        assert_eq!(UpstreamUrl::parse("http://h").unwrap().base_path, None);
+        assert_eq!(UpstreamUrl::parse("http://h:80/x").unwrap().host_header, "h");
+        assert!(UpstreamUrl::parse("http://[::1]:9100/metrics").is_ok());
+        for bad in [
+            "http://h:99999/",
+            "http://u@h/",
+            "http://h/p#f",
+            "h:9100",
+            "https://h/",
+            "http://h/?q=1",
+        ] {
+            assert!(UpstreamUrl::parse(bad).is_err(), "{bad}");
+        }
     }
 }
