@@ -1,6 +1,7 @@
 //! `scrapegate serve` (the default subcommand): flags, startup in the toolkit's order, the
 //! wiring (the reload loop of `scrapegate_server::reload`, SIGHUP) and graceful shutdown.
 
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -101,9 +102,29 @@ pub struct ServeArgs {
     #[arg(long = "web.shutdown-timeout", default_value = "30s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
 
-    /// Upstream deadline when the request has no X-Prometheus-Scrape-Timeout-Seconds.
+    /// Upstream deadline: the whole budget when the request has no
+    /// X-Prometheus-Scrape-Timeout-Seconds, and the most a request's header can ask for.
     #[arg(long = "upstream.timeout", default_value = "30s", value_parser = parse_duration)]
     pub upstream_timeout: Duration,
+
+    /// Taken off X-Prometheus-Scrape-Timeout-Seconds for the upstream deadline, which is
+    /// forwarded reduced (the gateway answers 504 before Prometheus gives up).
+    #[arg(long = "upstream.timeout-offset", default_value = "500ms", value_parser = parse_duration)]
+    pub upstream_timeout_offset: Duration,
+
+    /// Peers (CIDR or address, comma-separated, repeatable) whose X-Forwarded-For is kept and
+    /// appended to; anyone else's is replaced by the peer's address.
+    #[arg(
+        long = "web.trusted-proxies",
+        value_name = "CIDR,...",
+        value_delimiter = ',',
+        value_parser = parse_cidr
+    )]
+    pub trusted_proxies: Vec<(IpAddr, u8)>,
+
+    /// Longest request body forwarded, in bytes (413 beyond it).
+    #[arg(long = "web.max-request-body-bytes", default_value = "33554432", value_parser = parse_body_limit)]
+    pub max_request_body_bytes: u64,
 
     /// How long idle upstream connections are kept for reuse.
     #[arg(long = "upstream.idle-timeout", default_value = "50s", value_parser = parse_duration)]
@@ -126,6 +147,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     parse_duration_value(s, MAX_FLAG_DURATION)
 }
 
+/// One network of `--web.trusted-proxies`.
+fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
+    UpstreamOptions::parse_cidr(s)
+}
+
+/// `--web.max-request-body-bytes`: a whole number of bytes, at least 1.
+fn parse_body_limit(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("must be at least 1 (bytes)".into()),
+        Ok(n) => Ok(n),
+        Err(_) => Err(format!("{s:?} is not a number of bytes")),
+    }
+}
+
 impl ServeArgs {
     fn server_options(&self) -> ServerOptions {
         ServerOptions {
@@ -138,6 +173,9 @@ impl ServeArgs {
             access_log: self.log_access,
             upstream: UpstreamOptions {
                 timeout: self.upstream_timeout,
+                timeout_offset: self.upstream_timeout_offset,
+                trusted_proxies: self.trusted_proxies.clone(),
+                max_request_body_bytes: self.max_request_body_bytes,
                 pool_idle_timeout: self.upstream_idle_timeout,
                 pool_max_idle_per_host: self.upstream_max_idle,
                 ..UpstreamOptions::default()
@@ -355,5 +393,15 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("10000000000000000000s").is_err());
         assert!(parse_duration("9000h").is_err());
+    }
+
+    #[test]
+    fn hardening_flags_are_checked() {
+        assert_eq!(parse_body_limit("1024"), Ok(1024));
+        assert!(parse_body_limit("0").is_err());
+        assert!(parse_body_limit("-1").is_err());
+        assert!(parse_body_limit("32MiB").is_err());
+        assert!(parse_cidr("10.0.0.0/8").is_ok());
+        assert!(parse_cidr("10.0.0.0/33").is_err());
     }
 }

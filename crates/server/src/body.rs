@@ -1,12 +1,22 @@
 //! The response body type every handler returns, and Go-style plain-text error responses.
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
 use bytes::Bytes;
 use http::header::{
     CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{Response, StatusCode};
+use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
+use scrapegate_model::duration::format_go;
+
+use crate::upstream::UpstreamFailure;
 
 /// The error a streamed body can end with (upstream failure, deadline, client abort).
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -110,10 +120,112 @@ pub fn bad_gateway() -> Response<GateBody> {
     )
 }
 
-/// 504: the upstream did not answer within the deadline.
-pub fn gateway_timeout() -> Response<GateBody> {
+/// 504: the upstream of `route` did not answer within `budget`. The text names both, so it
+/// shows in Prometheus's `lastError` (the gateway answers before Prometheus gives up).
+pub fn gateway_timeout(route: &str, budget: Duration) -> Response<GateBody> {
+    let mut resp = text(StatusCode::GATEWAY_TIMEOUT, "");
+    *resp.body_mut() = full(format!(
+        "Gateway Timeout: upstream for route {route} did not answer within {}\n",
+        format_go(budget)
+    ));
+    resp
+}
+
+/// 400: the request body broke off or its framing was malformed.
+pub fn bad_request_body() -> Response<GateBody> {
     text(
-        StatusCode::GATEWAY_TIMEOUT,
-        "Gateway Timeout: the upstream did not answer in time\n",
+        StatusCode::BAD_REQUEST,
+        "Bad Request: malformed or incomplete request body\n",
     )
+}
+
+/// 413: the request body is longer than `--web.max-request-body-bytes`.
+pub fn body_too_large() -> Response<GateBody> {
+    text(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "Content Too Large: the request body exceeds the gateway's limit\n",
+    )
+}
+
+/// What went wrong with a client's request body, as [`ClientBody`] saw it.
+const FAULT_NONE: u8 = 0;
+const FAULT_BROKEN: u8 = 1;
+const FAULT_TOO_LARGE: u8 = 2;
+
+pin_project_lite::pin_project! {
+    /// A client's request body on its way upstream: cut with an error once it crosses `limit`
+    /// bytes, and remembering why it failed (a malformed or broken-off body, or the limit), so
+    /// a failed exchange is answered as the client's fault (400, 413) rather than the
+    /// upstream's (502).
+    pub(crate) struct ClientBody<B> {
+        #[pin]
+        inner: B,
+        left: u64,
+        fault: Arc<AtomicU8>,
+    }
+}
+
+/// The other end of a [`ClientBody`]: what the exchange looks at when it failed.
+#[derive(Debug)]
+pub(crate) struct BodyWatch(Arc<AtomicU8>);
+
+impl BodyWatch {
+    /// Why the body failed, if it did.
+    pub(crate) fn fault(&self) -> Option<UpstreamFailure> {
+        match self.0.load(Ordering::Acquire) {
+            FAULT_BROKEN => Some(UpstreamFailure::BadRequestBody),
+            FAULT_TOO_LARGE => Some(UpstreamFailure::BodyTooLarge),
+            _ => None,
+        }
+    }
+}
+
+impl<B> ClientBody<B> {
+    /// Wraps `inner`, allowing at most `limit` bytes.
+    pub(crate) fn new(inner: B, limit: u64) -> (Self, BodyWatch) {
+        let fault = Arc::new(AtomicU8::new(FAULT_NONE));
+        let watch = BodyWatch(Arc::clone(&fault));
+        (
+            Self {
+                inner,
+                left: limit,
+                fault,
+            },
+            watch,
+        )
+    }
+}
+
+impl<B: RequestBody> http_body::Body for ClientBody<B> {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = self.project();
+        match ready!(this.inner.poll_frame(cx)) {
+            Some(Ok(frame)) => {
+                if let Some(data) = frame.data_ref() {
+                    let len = data.len() as u64;
+                    if len > *this.left {
+                        this.fault.store(FAULT_TOO_LARGE, Ordering::Release);
+                        return Poll::Ready(Some(Err(BoxError::from(
+                            "request body exceeds --web.max-request-body-bytes",
+                        ))));
+                    }
+                    *this.left -= len;
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Some(Err(e)) => {
+                this.fault.store(FAULT_BROKEN, Ordering::Release);
+                Poll::Ready(Some(Err(e.into())))
+            }
+            None => Poll::Ready(None),
+        }
+    }
+
+    forward_body_hints!(inner);
 }

@@ -86,6 +86,10 @@ impl std::fmt::Debug for Gateway {
     }
 }
 
+/// Connections each of the telemetry and health listeners takes (besides the gateway's own
+/// `--web.max-connections`): scrapers of the gateway and probes, never many.
+const SIDE_LISTENER_CONNECTIONS: usize = 64;
+
 fn unix_now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -146,7 +150,7 @@ impl Gateway {
         let readiness = Readiness::new();
         let (h1, h2) = builders(&opts);
         let front = Arc::new(Front {
-            conns: ConnTracker::new(opts.max_connections),
+            conns: ConnTracker::new(opts.max_connections_per_source),
             tls,
             http2,
             h1,
@@ -263,23 +267,30 @@ impl Gateway {
     /// Serves scrapes on `listener`: the gate, then the routed upstream. Returns the accept
     /// loop's task, which ends on [`Gateway::shutdown`].
     pub fn serve_proxy(&self, listener: TcpListener) -> JoinHandle<()> {
-        self.serve(listener, Arc::clone(&self.inner.proxy))
+        let max = self.inner.front.opts.max_connections;
+        self.serve(listener, Arc::clone(&self.inner.proxy), max)
     }
 
-    /// Serves the gateway's own `/metrics`, `/-/healthy` and `/-/ready` behind the gate.
+    /// Serves the gateway's own `/metrics`, `/-/healthy` and `/-/ready` behind the gate, with
+    /// a connection budget of its own.
     pub fn serve_telemetry(&self, listener: TcpListener) -> JoinHandle<()> {
-        self.serve(listener, Arc::clone(&self.inner.telemetry_app))
+        let telemetry = Arc::clone(&self.inner.telemetry_app);
+        self.serve(listener, telemetry, SIDE_LISTENER_CONNECTIONS)
     }
 
-    /// Serves the probe endpoints in plain HTTP, outside the gate (`--web.health-address`).
+    /// Serves the probe endpoints in plain HTTP, outside the gate (`--web.health-address`),
+    /// with a connection budget of its own: a gateway listener full of clients never starves
+    /// the probe.
     pub fn serve_health(&self, listener: TcpListener) -> JoinHandle<()> {
-        self.serve(listener, Arc::clone(&self.inner.health))
+        let health = Arc::clone(&self.inner.health);
+        self.serve(listener, health, SIDE_LISTENER_CONNECTIONS)
     }
 
-    fn serve<A: App>(&self, listener: TcpListener, app: Arc<A>) -> JoinHandle<()> {
+    fn serve<A: App>(&self, listener: TcpListener, app: Arc<A>, max: usize) -> JoinHandle<()> {
         let front = &self.inner.front;
         front.readiness.set_serving();
-        tokio::spawn(conn::accept_loop(Arc::clone(front), app, listener))
+        let budget = conn::budget(max.min(front.opts.max_connections));
+        tokio::spawn(conn::accept_loop(Arc::clone(front), app, listener, budget))
     }
 
     /// Stops accepting, and asks every open connection to finish its in-flight requests and

@@ -19,8 +19,14 @@ pub struct ServerOptions {
     /// How long a connection may sit with no request before it is closed. Longer than any
     /// scrape interval, so each scrape reuses its connection.
     pub idle_timeout: Duration,
-    /// Open connections beyond this are closed right after accept.
+    /// Open connections beyond this are closed right after accept (per gateway listener; the
+    /// telemetry and health listeners have budgets of their own).
     pub max_connections: usize,
+    /// Connections one source (IPv4 address or IPv6 /64) may hold at once; 0: no cap.
+    pub max_connections_per_source: usize,
+    /// Idle timeout of a connection on which no request has passed authentication yet (a
+    /// refused client's connection frees its slot soon instead of after `idle_timeout`).
+    pub unauthenticated_idle_timeout: Duration,
     /// Largest request head (HTTP/1) or header list (HTTP/2); beyond it HTTP/1 gets a 431.
     pub max_header_bytes: usize,
     /// HTTP/2 PING interval, and how long to wait for the acknowledgement.
@@ -53,6 +59,8 @@ impl Default for ServerOptions {
             header_read_timeout: Duration::from_secs(10),
             idle_timeout: Duration::from_secs(300),
             max_connections: 4096,
+            max_connections_per_source: 0,
+            unauthenticated_idle_timeout: Duration::from_secs(10),
             max_header_bytes: 64 * 1024,
             h2_keepalive_interval: Duration::from_secs(60),
             h2_keepalive_timeout: Duration::from_secs(20),
@@ -68,6 +76,12 @@ impl Default for ServerOptions {
         }
     }
 }
+
+/// Room beyond `max_header_bytes` in hyper's HTTP/1 buffer (see [`builders`]).
+const H1_HEAD_ROOM: usize = 16 * 1024;
+
+/// Bytes an HTTP/2 stream may queue for sending beyond what the client's window admits.
+const H2_SEND_BUF: usize = 16 * 1024;
 
 /// The HTTP/1.1 and HTTP/2 connection builders. The protocol is chosen by ALPN, so no
 /// detection is needed; hyper's own builders are used because hyper-util's auto builder does
@@ -87,13 +101,27 @@ pub(crate) fn builders(
         .pipeline_flush(opts.pipeline_flush)
         .max_header_size(opts.max_header_bytes)
         // Room beyond the head limit, so a head just over it is read whole and answered 431
-        // instead of leaving unread bytes that turn the close into a reset.
-        .max_buf_size(opts.max_header_bytes.saturating_mul(2).max(8192));
+        // instead of leaving unread bytes that turn the close into a reset. hyper uses the
+        // same bound for the write queue toward the client: response chunks are queued
+        // while less than this is waiting, so it is also what a client that stops reading
+        // can make one connection hold (plus one upstream read, `upstream::UPSTREAM_READ_BUF`,
+        // in the queue and one in the body channel). 16 KiB of room keeps that at 128 KiB
+        // with the default 64 KiB head limit (twice the limit, as before, would be 176 KiB).
+        .max_buf_size(
+            opts.max_header_bytes
+                .saturating_add(H1_HEAD_ROOM)
+                .max(2 * H1_HEAD_ROOM),
+        );
     let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(opts.h2_keepalive_interval))
         .keep_alive_timeout(opts.h2_keepalive_timeout)
         .max_concurrent_streams(opts.h2_max_concurrent_streams)
+        // What a stream may have queued toward the client beyond its flow-control window
+        // (hyper's default: 400 KiB per stream). A client that opens large windows and then
+        // stops reading makes every stream fill this; the response body is not read from the
+        // upstream while it is full.
+        .max_send_buf_size(H2_SEND_BUF)
         .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
     (h1, h2)
 }

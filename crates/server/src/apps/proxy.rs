@@ -1,6 +1,7 @@
 //! The proxy listener's app: the gate, then route and forward. The route is resolved before
 //! the gate runs, so the request is counted under its route whatever answers it; forwarding
-//! failures become 502 (unreachable) or 504 (deadline).
+//! failures become 502 (unreachable) or 504 (deadline), or 400 and 413 when the client's
+//! request body was at fault (counted as client errors, not upstream ones).
 
 use http::{Request, Response, StatusCode};
 
@@ -94,7 +95,8 @@ impl ProxyApp {
         resp
     }
 
-    /// Forwards an admitted request to its route's upstream; failures become 502 or 504.
+    /// Forwards an admitted request to its route's upstream; failures become 502 or 504 (the
+    /// upstream's), 400 or 413 (the request body's).
     async fn forward<B: RequestBody>(
         &self,
         req: Request<B>,
@@ -117,10 +119,16 @@ impl ProxyApp {
                 resp
             }
             Err(failure) => {
-                Metrics::inc(&metrics.upstream_errors, "kind", failure.label());
+                if failure.is_client_error() {
+                    Metrics::inc(&metrics.client_errors, "reason", failure.label());
+                } else {
+                    Metrics::inc(&metrics.upstream_errors, "kind", failure.label());
+                }
                 match failure {
                     UpstreamFailure::Unreachable => body::bad_gateway(),
-                    UpstreamFailure::Timeout => body::gateway_timeout(),
+                    UpstreamFailure::Timeout(budget) => body::gateway_timeout(&route.label, budget),
+                    UpstreamFailure::BadRequestBody => body::bad_request_body(),
+                    UpstreamFailure::BodyTooLarge => body::body_too_large(),
                 }
             }
         }

@@ -64,6 +64,9 @@ pub struct ConnClock {
     /// Bytes were written since the last successful flush: the connection may still hold
     /// response bytes, so it must not park.
     unflushed: AtomicBool,
+    /// A request on this connection passed authentication: it earns the full idle timeout
+    /// (until then, the short one for unauthenticated connections applies).
+    authenticated: AtomicBool,
 }
 
 impl ConnClock {
@@ -77,7 +80,23 @@ impl ConnClock {
             header_since: AtomicU64::new(now),
             arm_on_read,
             unflushed: AtomicBool::new(false),
+            authenticated: AtomicBool::new(false),
         })
+    }
+
+    /// A request on this connection passed authentication (or needed none).
+    pub fn mark_authenticated(&self) {
+        self.authenticated.store(true, Ordering::Relaxed);
+    }
+
+    /// The idle timeout this connection has earned: `idle` once a request passed
+    /// authentication, `unauthenticated` (if shorter) before.
+    pub fn idle_timeout(&self, idle: Duration, unauthenticated: Duration) -> Duration {
+        if self.authenticated.load(Ordering::Relaxed) {
+            idle
+        } else {
+            idle.min(unauthenticated)
+        }
     }
 
     /// Bytes arrived from the client (also called for bytes a parked connection hands back

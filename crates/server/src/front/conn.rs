@@ -6,10 +6,11 @@
 //! Memory per idle connection matters (a gateway in front of a large fleet holds thousands,
 //! `loadtest/memory/idle-connections`), hence the boxes below and the parking.
 
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hyper::service::service_fn;
@@ -26,47 +27,91 @@ use crate::apps::App;
 use crate::telemetry::Metrics;
 use crate::upstream::Origin;
 
-/// Counts open connections, enforces the limit and lets shutdown wait for zero.
+/// Counts open connections across every listener (so shutdown can wait for zero) and, with
+/// `--web.max-connections-per-source`, per source address.
 #[derive(Debug)]
 pub(crate) struct ConnTracker {
-    slots: Arc<Semaphore>,
     open: AtomicUsize,
     closed: Notify,
+    /// Most connections one source (IPv4 address or IPv6 /64) may hold; 0: no cap.
+    per_source_max: usize,
+    per_source: Mutex<HashMap<IpAddr, usize>>,
 }
 
-/// One open connection; dropping it frees the slot.
-pub(crate) struct ConnSlot<'a> {
-    tracker: &'a ConnTracker,
+/// One listener's connection budget (`--web.max-connections` for the gateway's own listeners;
+/// the probe and telemetry listeners each have their own, so a full gateway never starves
+/// kubelet's probe).
+pub(crate) type Budget = Arc<Semaphore>;
+
+/// A budget of `max` connections.
+pub(crate) fn budget(max: usize) -> Budget {
+    Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS)))
+}
+
+/// One open connection; dropping it frees its slot and its source's share.
+pub(crate) struct ConnSlot {
+    front: Arc<Front>,
+    source: Option<IpAddr>,
     _permit: OwnedSemaphorePermit,
 }
 
-impl Drop for ConnSlot<'_> {
+impl Drop for ConnSlot {
     fn drop(&mut self) {
-        if self.tracker.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            self.tracker.closed.notify_waiters();
+        let tracker = &self.front.conns;
+        if let Some(source) = self.source {
+            let mut per_source = tracker.per_source();
+            if let Some(n) = per_source.get_mut(&source) {
+                *n -= 1;
+                if *n == 0 {
+                    per_source.remove(&source);
+                }
+            }
+        }
+        if tracker.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            tracker.closed.notify_waiters();
         }
     }
 }
 
 impl ConnTracker {
-    pub(crate) fn new(max: usize) -> Self {
+    pub(crate) fn new(per_source_max: usize) -> Self {
         Self {
-            slots: Arc::new(Semaphore::new(max.clamp(1, Semaphore::MAX_PERMITS))),
             open: AtomicUsize::new(0),
             closed: Notify::new(),
+            per_source_max,
+            per_source: Mutex::new(HashMap::new()),
         }
     }
 
-    fn try_open(&self) -> Option<OwnedSemaphorePermit> {
-        Arc::clone(&self.slots).try_acquire_owned().ok()
+    fn per_source(&self) -> std::sync::MutexGuard<'_, HashMap<IpAddr, usize>> {
+        self.per_source
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
-    fn slot(&self, permit: OwnedSemaphorePermit) -> ConnSlot<'_> {
-        self.open.fetch_add(1, Ordering::AcqRel);
-        ConnSlot {
-            tracker: self,
+    /// A slot from `budget` for a connection from `peer`, unless the budget or the source's
+    /// share is used up.
+    fn try_open(front: &Arc<Front>, budget: &Budget, peer: IpAddr) -> Option<ConnSlot> {
+        let this = &front.conns;
+        let permit = Arc::clone(budget).try_acquire_owned().ok()?;
+        let source = if this.per_source_max == 0 {
+            None
+        } else {
+            let source = source_of(peer);
+            let mut per_source = this.per_source();
+            let n = per_source.entry(source).or_insert(0);
+            if *n >= this.per_source_max {
+                return None;
+            }
+            *n += 1;
+            Some(source)
+        };
+        this.open.fetch_add(1, Ordering::AcqRel);
+        Some(ConnSlot {
+            front: Arc::clone(front),
+            source,
             _permit: permit,
-        }
+        })
     }
 
     pub(crate) fn open(&self) -> usize {
@@ -88,8 +133,23 @@ impl ConnTracker {
     }
 }
 
+/// The unit a connection is charged to: the IPv4 address, or the IPv6 /64.
+fn source_of(peer: IpAddr) -> IpAddr {
+    match peer.to_canonical() {
+        IpAddr::V4(v4) => IpAddr::V4(v4),
+        IpAddr::V6(v6) => IpAddr::V6(std::net::Ipv6Addr::from(
+            u128::from(v6) & !((1u128 << 64) - 1),
+        )),
+    }
+}
+
 /// Accepts until shutdown; each connection gets its own task at once.
-pub(crate) async fn accept_loop<A: App>(front: Arc<Front>, app: Arc<A>, listener: TcpListener) {
+pub(crate) async fn accept_loop<A: App>(
+    front: Arc<Front>,
+    app: Arc<A>,
+    listener: TcpListener,
+    budget: Budget,
+) {
     let mut shutdown = front.shutdown_signal();
     if *shutdown.borrow_and_update() {
         return;
@@ -108,7 +168,7 @@ pub(crate) async fn accept_loop<A: App>(front: Arc<Front>, app: Arc<A>, listener
                 continue;
             }
         };
-        let Some(permit) = front.conns.try_open() else {
+        let Some(slot) = ConnTracker::try_open(&front, &budget, peer.ip()) else {
             front.metrics.connections_refused.inc();
             tracing::debug!(%peer, "connection limit reached, closing new connection");
             drop(tcp);
@@ -118,7 +178,7 @@ pub(crate) async fn accept_loop<A: App>(front: Arc<Front>, app: Arc<A>, listener
         let front = Arc::clone(&front);
         let app = Arc::clone(&app);
         tokio::spawn(async move {
-            let _slot = front.conns.slot(permit);
+            let _slot = slot;
             front.metrics.connections_open.inc();
             serve_connection(&front, app, tcp, peer).await;
             front.metrics.connections_open.dec();
@@ -319,7 +379,8 @@ where
                 }
             }
             _ = tokio::time::sleep(wait), if !closing => {
-                match clock.check(opts.header_read_timeout, opts.idle_timeout, park_after) {
+                let idle = clock.idle_timeout(opts.idle_timeout, opts.unauthenticated_idle_timeout);
+                match clock.check(opts.header_read_timeout, idle, park_after) {
                     Verdict::Wait(d) => wait = d,
                     Verdict::HeaderTimeout => {
                         tracing::debug!(%peer, "request headers too slow, closing connection");
@@ -372,7 +433,8 @@ where
                 closing = changed.is_err() || *shutdown.borrow();
             }
             _ = tokio::time::sleep(wait) => {
-                match clock.check(opts.header_read_timeout, opts.idle_timeout, None) {
+                let idle = clock.idle_timeout(opts.idle_timeout, opts.unauthenticated_idle_timeout);
+                match clock.check(opts.header_read_timeout, idle, None) {
                     Verdict::Wait(d) => wait = d,
                     Verdict::Idle => {
                         tracing::debug!(%peer, "idle connection closed");

@@ -19,7 +19,7 @@ use crate::apps::App;
 use crate::body::{self, BoxError, GateBody, forward_body_hints};
 use crate::path::{self, ClimbsAboveRoot};
 use crate::telemetry::{Metrics, labels};
-use crate::gate::trace::Trace;
+use crate::gate::trace::{AuthResult, Trace};
 use crate::upstream::Origin;
 
 /// What the front end knows about the connection a request came on.
@@ -53,13 +53,24 @@ pub(crate) async fn serve<A: App>(
         wants_identity: line.is_some(),
         ..Trace::default()
     };
-    let resp = match with_normalised_path(req) {
+    let http1 = req.version() < http::Version::HTTP_2;
+    let mut resp = match with_normalised_path(req) {
         Ok(req) => app.call(req, origin, &mut trace).await,
         Err(ClimbsAboveRoot) => {
             conn.metrics.count_response(400, &labels::UNROUTED);
             body::text(StatusCode::BAD_REQUEST, "Bad Request\n")
         }
     };
+    if matches!(trace.result, AuthResult::Ok | AuthResult::Anonymous)
+        && resp.status() != StatusCode::BAD_REQUEST
+    {
+        conn.clock.mark_authenticated();
+    } else if http1 && is_refusal(resp.status()) {
+        // A refused client gives its connection slot back at once instead of holding it for
+        // the idle timeout (Prometheus opens a new connection for its next scrape anyway).
+        resp.headers_mut()
+            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+    }
     if let Some(line) = line.as_mut() {
         line.record(trace, resp.status().as_u16());
     }
@@ -68,6 +79,14 @@ pub(crate) async fn serve<A: App>(
         line,
         _guard: guard,
     }))
+}
+
+/// 401, 403 and 429: answers after which an HTTP/1 connection is closed.
+fn is_refusal(status: StatusCode) -> bool {
+    matches!(
+        status,
+        StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN | StatusCode::TOO_MANY_REQUESTS
+    )
 }
 
 /// `req` with its path's dot segments removed (see [`crate::path`]); the query is kept as

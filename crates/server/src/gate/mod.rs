@@ -2,6 +2,7 @@
 //! (DESIGN §1). The stages are listed once, in [`pass`], in Go's order followed by ours; each
 //! lives in its own file, named for its effect, and either lets the request on or answers it:
 //!
+//! 0. [`methods`]: `CONNECT` and `TRACE` → 405, never forwarded;
 //! 1. [`rate_limit`]: the global web.yml `rate_limit` bucket → 429;
 //! 2. [`authenticate`]: anonymous paths pass; basic auth against web.yml's users or a bearer
 //!    token of scrapegate.yml → 401, 503 (bcrypt queue full), 429 (per-source limiter);
@@ -14,6 +15,7 @@
 mod authenticate;
 mod authorize;
 mod headers;
+mod methods;
 mod rate_limit;
 pub(crate) mod trace;
 
@@ -71,6 +73,9 @@ where
     Fut: Future<Output = Response<GateBody>>,
 {
     let answer = 'stages: {
+        if let Verdict::Answer(r) = methods::check(&mut ex, &req) {
+            break 'stages r;
+        }
         if let Verdict::Answer(r) = rate_limit::check(&mut ex) {
             break 'stages r;
         }

@@ -43,6 +43,10 @@ pub struct Metrics {
     pub upstream_errors: Family<StaticLabel, Counter>,
     /// Upstream requests sent again after a pooled connection turned out closed.
     pub upstream_retries: Counter,
+    /// Requests refused as the client's fault before or while forwarding, by `reason`
+    /// (`method`: CONNECT/TRACE, 405; `bad_body`: malformed or broken-off body, 400;
+    /// `body_too_large`: over `--web.max-request-body-bytes`, 413).
+    pub client_errors: Family<StaticLabel, Counter>,
     /// Open client connections.
     pub connections_open: Gauge,
     /// Connections refused because `--web.max-connections` was reached.
@@ -103,6 +107,7 @@ impl Metrics {
             }),
             upstream_errors: Family::default(),
             upstream_retries: Counter::default(),
+            client_errors: Family::default(),
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
             handshakes: Family::default(),
@@ -144,6 +149,11 @@ impl Metrics {
             "upstream_retries",
             "Upstream requests retried after a pooled connection turned out closed",
             m.upstream_retries.clone(),
+        );
+        r.register(
+            "client_errors",
+            "Requests refused as the client's fault (method 405, bad_body 400, body_too_large 413), by reason",
+            m.client_errors.clone(),
         );
         r.register(
             "connections_open",

@@ -396,7 +396,7 @@ async fn saturated_bcrypt_pool_gives_503_with_retry_after() {
                 .get(
                     addr,
                     "/",
-                    &[("authorization", basic("u", &format!("wrong{i}")))],
+                    &[("authorization", basic("u", format!("wrong{i}")))],
                 )
                 .await
         }));

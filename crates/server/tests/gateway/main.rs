@@ -2,6 +2,8 @@
 //! a real upstream; the gate's stages, the HTTP/1 and HTTP/2 front end, and reloads.
 
 mod gate;
+mod hardening;
+mod paths;
 mod policy;
 mod protocol;
 mod reload;
