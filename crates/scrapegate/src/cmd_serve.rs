@@ -74,9 +74,20 @@ pub struct ServeArgs {
     #[arg(long = "runtime.worker-threads", default_value_t = 0)]
     pub worker_threads: usize,
 
-    /// Open connections beyond this are closed at once.
-    #[arg(long = "web.max-connections", default_value_t = 4096)]
+    /// Open connections beyond this are closed at once (per listener; the telemetry and
+    /// health listeners have budgets of their own).
+    #[arg(long = "web.max-connections", default_value = "4096", value_parser = parse_connections)]
     pub max_connections: usize,
+
+    /// Connections one source (IPv4 address or IPv6 /64) may hold at once; 0: no cap.
+    #[arg(long = "web.max-connections-per-source", default_value = "0", value_parser = parse_connection_cap)]
+    pub max_connections_per_source: usize,
+
+    /// Idle timeout of a connection on which no request has passed authentication yet (a
+    /// refused client frees its slot soon; the full --web.idle-timeout comes with the first
+    /// authenticated request).
+    #[arg(long = "web.unauthenticated-idle-timeout", default_value = "10s", value_parser = parse_duration)]
+    pub unauthenticated_idle_timeout: Duration,
 
     /// Longest TLS handshake.
     #[arg(long = "web.handshake-timeout", default_value = "10s", value_parser = parse_duration)]
@@ -91,7 +102,7 @@ pub struct ServeArgs {
     pub idle_timeout: Duration,
 
     /// Largest request head in bytes (431 beyond it).
-    #[arg(long = "web.max-header-bytes", default_value_t = 65536)]
+    #[arg(long = "web.max-header-bytes", default_value = "65536", value_parser = parse_header_bytes)]
     pub max_header_bytes: usize,
 
     /// Merge flushes of pipelined HTTP/1 responses (hyper's experimental pipeline_flush).
@@ -133,7 +144,7 @@ pub struct ServeArgs {
     /// Idle keep-alive connections kept per upstream. Keep it at or above the number of
     /// requests in flight to one upstream at busy times: beyond it, every request pays a new
     /// TCP connection to the exporter.
-    #[arg(long = "upstream.max-idle-conns", default_value_t = 256)]
+    #[arg(long = "upstream.max-idle-conns", default_value = "256", value_parser = parse_idle_conns)]
     pub upstream_max_idle: usize,
 }
 
@@ -152,13 +163,38 @@ fn parse_cidr(s: &str) -> Result<(IpAddr, u8), String> {
     UpstreamOptions::parse_cidr(s)
 }
 
-/// `--web.max-request-body-bytes`: a whole number of bytes, at least 1.
-fn parse_body_limit(s: &str) -> Result<u64, String> {
+/// A whole number within `min..=max`; the error names the range.
+fn whole_number(s: &str, min: u64, max: u64) -> Result<u64, String> {
     match s.trim().parse::<u64>() {
-        Ok(0) => Err("must be at least 1 (bytes)".into()),
-        Ok(n) => Ok(n),
-        Err(_) => Err(format!("{s:?} is not a number of bytes")),
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        Ok(n) => Err(format!("{n} is outside {min}..={max}")),
+        Err(_) => Err(format!("{s:?} is not a whole number")),
     }
+}
+
+/// `--web.max-request-body-bytes`: at least 1 byte, at most 1 TiB.
+fn parse_body_limit(s: &str) -> Result<u64, String> {
+    whole_number(s, 1, 1 << 40)
+}
+
+/// `--web.max-connections`: 1 to a million.
+fn parse_connections(s: &str) -> Result<usize, String> {
+    whole_number(s, 1, 1_000_000).map(|n| n as usize)
+}
+
+/// `--web.max-connections-per-source`: 0 (no cap) to a million.
+fn parse_connection_cap(s: &str) -> Result<usize, String> {
+    whole_number(s, 0, 1_000_000).map(|n| n as usize)
+}
+
+/// `--web.max-header-bytes`: 1 KiB to 1 MiB.
+fn parse_header_bytes(s: &str) -> Result<usize, String> {
+    whole_number(s, 1024, 1 << 20).map(|n| n as usize)
+}
+
+/// `--upstream.max-idle-conns`: 0 to 65,536.
+fn parse_idle_conns(s: &str) -> Result<usize, String> {
+    whole_number(s, 0, 1 << 16).map(|n| n as usize)
 }
 
 impl ServeArgs {
@@ -168,6 +204,8 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
+            max_connections_per_source: self.max_connections_per_source,
+            unauthenticated_idle_timeout: self.unauthenticated_idle_timeout,
             max_header_bytes: self.max_header_bytes,
             pipeline_flush: self.pipeline_flush,
             access_log: self.log_access,

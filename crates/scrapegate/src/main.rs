@@ -57,7 +57,19 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A bad flag value is a start-up failure like any other: exit 1 (clap's own code is 2),
+    // with clap's message naming the flag and what is wrong.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::FAILURE
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     let access = match &cli.command {
         None => cli.serve.log_access,
         Some(Command::Serve(args)) => args.log_access,
