@@ -76,6 +76,7 @@ fn main() -> ExitCode {
         Some(_) => false,
     };
     logging::init(cli.log_level, cli.log_format, access);
+    scrapegate_server::panics::install_hook();
     match cli.command {
         None => cmd_serve::run(cli.serve),
         Some(Command::Serve(args)) => cmd_serve::run(*args),

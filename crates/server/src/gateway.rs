@@ -163,6 +163,7 @@ impl Gateway {
             proxy: Arc::new(ProxyApp {
                 gate: Arc::clone(&gate),
                 upstream: Upstream::new(&front.opts.upstream),
+                panic_on_path: front.opts.panic_on_path.clone(),
             }),
             telemetry_app: Arc::new(TelemetryApp {
                 gate: Arc::clone(&gate),

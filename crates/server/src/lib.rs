@@ -28,6 +28,7 @@ mod gate;
 mod gateway;
 mod generation;
 mod options;
+pub mod panics;
 mod path;
 mod ratelimit;
 pub mod reload;

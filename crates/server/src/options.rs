@@ -46,6 +46,10 @@ pub struct ServerOptions {
     pub http1_park_after: Option<Duration>,
     /// Write one access-log line per request (`--log.access`).
     pub access_log: bool,
+    /// Test hook, never set by the binary: a request for exactly this path panics inside the
+    /// proxy app, to show that a panic ends only its own connection.
+    #[doc(hidden)]
+    pub panic_on_path: Option<String>,
     /// The upstream client.
     pub upstream: UpstreamOptions,
     /// Caches, bcrypt pool and failure limiter of basic auth.
@@ -71,6 +75,7 @@ impl Default for ServerOptions {
             // connection holds the buffers for a small part of its idle time.
             http1_park_after: Some(Duration::from_secs(1)),
             access_log: false,
+            panic_on_path: None,
             upstream: UpstreamOptions::default(),
             auth: AuthSettings::default(),
         }

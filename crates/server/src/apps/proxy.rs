@@ -28,6 +28,8 @@ pub(crate) enum Admitted {
 pub(crate) struct ProxyApp {
     pub(crate) gate: Arc<GateState>,
     pub(crate) upstream: Upstream,
+    /// `ServerOptions::panic_on_path` (tests only).
+    pub(crate) panic_on_path: Option<String>,
 }
 
 impl App for ProxyApp {
@@ -39,6 +41,13 @@ impl App for ProxyApp {
         origin: &Origin,
         trace: &mut Trace,
     ) -> Response<GateBody> {
+        if self
+            .panic_on_path
+            .as_deref()
+            .is_some_and(|p| p == req.uri().path())
+        {
+            panic!("panic_on_path test hook: {}", req.uri().path());
+        }
         self.route_and_pass(req, origin, trace, Admitted::Forward)
             .await
     }

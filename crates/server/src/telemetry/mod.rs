@@ -249,6 +249,7 @@ impl Telemetry {
         registry.register_collector(Box::new(auth::AuthCollector {
             inner: Arc::clone(auth),
         }));
+        registry.register_collector(Box::new(PanicCollector));
         Self { registry, metrics }
     }
 
@@ -258,6 +259,27 @@ impl Telemetry {
         // Writing into a String cannot fail.
         let _ = encode(&mut out, &self.registry);
         out
+    }
+}
+
+/// `scrapegate_panics_total`, read from [`crate::panics::count`] at scrape time.
+#[derive(Debug)]
+struct PanicCollector;
+
+impl prometheus_client::collector::Collector for PanicCollector {
+    fn encode(
+        &self,
+        mut enc: prometheus_client::encoding::DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        use prometheus_client::encoding::EncodeMetric;
+        let counter =
+            prometheus_client::metrics::counter::ConstCounter::new(crate::panics::count());
+        counter.encode(enc.encode_descriptor(
+            "panics",
+            "Panics caught since start: each ended only its own connection or bcrypt job",
+            None,
+            counter.metric_type(),
+        )?)
     }
 }
 

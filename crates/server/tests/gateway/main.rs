@@ -3,6 +3,7 @@
 
 mod gate;
 mod hardening;
+mod panics;
 mod paths;
 mod policy;
 mod protocol;
