@@ -72,8 +72,7 @@ fn config_parse(c: &mut Criterion) {
     });
     group.bench_function("yaml_tree_only", |b| {
         b.iter(|| {
-            scrapegate_config::parse_first_document(std::hint::black_box(WEB_YML))
-                .expect("valid")
+            scrapegate_config::parse_first_document(std::hint::black_box(WEB_YML)).expect("valid")
         })
     });
     group.finish();

@@ -142,7 +142,9 @@ fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
     };
     let start = |set: &ConfigSet, routes: Routes| {
         let _guard = rt.enter();
-        Gateway::start(set, routes, ServerOptions::default()).unwrap().0
+        Gateway::start(set, routes, ServerOptions::default())
+            .unwrap()
+            .0
     };
     let without = start(&plain, flags);
     let with = start(&rules, Routes::default());

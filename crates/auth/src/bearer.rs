@@ -102,6 +102,9 @@ mod tests {
     fn debug_shows_no_digest() {
         let tokens = BearerTokens::new(&[token("prometheus", "a-long-random-token-1")]);
         let text = format!("{tokens:?}");
-        assert!(!text.contains("prometheus") && text.contains("count: 1"), "{text}");
+        assert!(
+            !text.contains("prometheus") && text.contains("count: 1"),
+            "{text}"
+        );
     }
 }

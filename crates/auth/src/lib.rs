@@ -44,9 +44,9 @@ pub use scrapegate_model::bcrypt as go_hash;
 
 pub use authenticator::{AuthDecision, AuthSettings, Authenticator, DenyReason};
 pub use bearer::{BearerTokens, parse_bearer};
-pub use users::PreparedUsers;
 pub use go_hash::{GoBcryptError, GoBcryptHash};
 pub use hashing::{HashPasswordError, hash_password};
 pub use header::{BasicCredentials, MAX_AUTHORIZATION_LEN, parse_basic_auth};
 pub use metrics::{AuthMetrics, BCRYPT_DURATION_BUCKETS, DurationHistogram};
+pub use users::PreparedUsers;
 pub use verify::go_compare;

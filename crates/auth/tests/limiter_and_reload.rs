@@ -212,7 +212,10 @@ async fn guesses_whose_clients_hang_up_are_still_counted() {
         ),
         "the source must be limited after {GUESSES} hung-up guesses"
     );
-    assert!(a.metrics().bcrypt_runs() <= 24, "bcrypt ran for a limited source");
+    assert!(
+        a.metrics().bcrypt_runs() <= 24,
+        "bcrypt ran for a limited source"
+    );
     // The right password, guessed only in a hung-up request, is not let in from there.
     let right = basic("admin", b"s3cret");
     assert!(matches!(

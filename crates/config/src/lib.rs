@@ -77,13 +77,13 @@ mod validate;
 mod warnings;
 mod yaml;
 
+pub use policy::{check_pair, load_policy, referenced_policy_files};
+pub use schema::RawConfig;
+pub use scrape::{Material, ScrapeCredentials, ScrapeJob, ScrapeTls, load_scrape_jobs};
 pub use scrapegate_model::{
     CipherSuite, ClientAuth, Curve, KeyType, RateLimit, ServerCertificate, TlsSettings, TlsVersion,
     User, ValidatedConfig,
 };
-pub use policy::{check_pair, load_policy, referenced_policy_files};
-pub use schema::RawConfig;
-pub use scrape::{Material, ScrapeCredentials, ScrapeJob, ScrapeTls, load_scrape_jobs};
 pub use validate::{referenced_files, tls_enabled};
 pub use warnings::{warnings, warnings_at};
 pub use yaml::tree::parse_first_document;

@@ -7,8 +7,8 @@ use zeroize::Zeroizing;
 
 use crate::ConfigError;
 use crate::decode::{Decoder, Fatal, GoStruct, SeqOutcome};
-use scrapegate_model::{CipherSuite, Curve, TlsVersion};
 use crate::yaml::tree::{Document, NodeId};
+use scrapegate_model::{CipherSuite, Curve, TlsVersion};
 
 /// `web.TLSConfig` after decoding, before validation. Paths are as written. `Debug` leaves the
 /// inline key out.

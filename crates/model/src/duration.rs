@@ -93,9 +93,11 @@ fn unit_nanos(unit: &[u8]) -> Option<u64> {
 /// A duration flag or file value: Go's syntax, and neither negative nor beyond `max`. The
 /// error names the value and the rule it broke.
 pub fn parse_duration_value(input: &str, max: Duration) -> Result<Duration, String> {
-    let nanos = parse_go_duration(input)
-        .ok_or_else(|| format!("invalid duration {input:?} (Go syntax, e.g. 500ms, 10s, 5m, 1h30m)"))?;
-    let nanos = u64::try_from(nanos).map_err(|_| format!("invalid duration {input:?}: negative"))?;
+    let nanos = parse_go_duration(input).ok_or_else(|| {
+        format!("invalid duration {input:?} (Go syntax, e.g. 500ms, 10s, 5m, 1h30m)")
+    })?;
+    let nanos =
+        u64::try_from(nanos).map_err(|_| format!("invalid duration {input:?}: negative"))?;
     let value = Duration::from_nanos(nanos);
     if value > max {
         return Err(format!(
@@ -207,11 +209,26 @@ mod tests {
     #[test]
     fn flag_values() {
         let max = Duration::from_secs(3600);
-        assert_eq!(parse_duration_value("30s", max), Ok(Duration::from_secs(30)));
+        assert_eq!(
+            parse_duration_value("30s", max),
+            Ok(Duration::from_secs(30))
+        );
         assert_eq!(parse_duration_value("0s", max), Ok(Duration::ZERO));
-        assert!(parse_duration_value("7", max).unwrap_err().contains("invalid duration \"7\""));
-        assert!(parse_duration_value("-1s", max).unwrap_err().contains("negative"));
-        assert!(parse_duration_value("2h", max).unwrap_err().contains("maximum of 1h0m0s"));
+        assert!(
+            parse_duration_value("7", max)
+                .unwrap_err()
+                .contains("invalid duration \"7\"")
+        );
+        assert!(
+            parse_duration_value("-1s", max)
+                .unwrap_err()
+                .contains("negative")
+        );
+        assert!(
+            parse_duration_value("2h", max)
+                .unwrap_err()
+                .contains("maximum of 1h0m0s")
+        );
     }
 
     #[test]

@@ -19,6 +19,8 @@ pub mod web;
 
 pub use bcrypt::{GoBcryptError, GoBcryptHash};
 pub use policy::{Allow, BearerToken, Identity, Policy, RouteRule};
-pub use tls::{CipherSuite, ClientAuth, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion};
+pub use tls::{
+    CipherSuite, ClientAuth, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion,
+};
 pub use upstream::UpstreamUrl;
 pub use web::{ConfigSet, RateLimit, User, ValidatedConfig};

@@ -8,7 +8,6 @@ use std::sync::Arc;
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::CertificateDer;
 
-
 /// A TLS protocol version as web.yml names it. `Default` is Go's zero value (a null field or a
 /// null section): Go then uses its defaults, TLS 1.2 as the minimum and TLS 1.3 as the maximum.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]

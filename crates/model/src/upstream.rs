@@ -89,7 +89,10 @@ mod tests {
         assert_eq!(ok.base_path.as_deref(), Some("/"));
         assert_eq!(ok.host_header, "127.0.0.1:9100");
         assert_eq!(UpstreamUrl::parse("http://h").unwrap().base_path, None);
-        assert_eq!(UpstreamUrl::parse("http://h:80/x").unwrap().host_header, "h");
+        assert_eq!(
+            UpstreamUrl::parse("http://h:80/x").unwrap().host_header,
+            "h"
+        );
         assert!(UpstreamUrl::parse("http://[::1]:9100/metrics").is_ok());
         for bad in [
             "http://h:99999/",

@@ -8,8 +8,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::Args;
 use crate::probe;
+use clap::Args;
 
 use crate::cmd_serve::parse_duration;
 

@@ -308,8 +308,7 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
     let set = &loaded.config;
     if set.policy.as_ref().is_some_and(|p| p.routes.is_empty()) && routes.is_empty() {
         return Err(
-            "no upstream: set --upstream URL, --route PREFIX=URL or routes in --config.file"
-                .into(),
+            "no upstream: set --upstream URL, --route PREFIX=URL or routes in --config.file".into(),
         );
     }
     let file = args
@@ -320,7 +319,10 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
     let (gateway, plan_warnings) =
         Gateway::start(set, routes, args.server_options()).map_err(|e| e.to_string())?;
     if let Some(cfg) = &set.web {
-        for w in plan_warnings.into_iter().chain(scrapegate_config::warnings(cfg)) {
+        for w in plan_warnings
+            .into_iter()
+            .chain(scrapegate_config::warnings(cfg))
+        {
             tracing::warn!(file = %file, "{w}");
         }
         let rl = cfg.rate_limit;

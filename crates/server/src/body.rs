@@ -26,7 +26,10 @@ pub type GateBody = BoxBody<Bytes, BoxError>;
 
 /// A request body the gateway can forward: hyper's `Incoming` from a listener, or any body an
 /// embedder hands to [`crate::Gateway::handle`].
-pub trait RequestBody: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Sync + 'static {}
+pub trait RequestBody:
+    http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Sync + 'static
+{
+}
 
 impl<B> RequestBody for B where
     B: http_body::Body<Data = Bytes, Error: Into<BoxError>> + Send + Sync + 'static

@@ -253,7 +253,8 @@ impl Gateway {
         Metrics::inc(&m.reloads, "result", "success");
         m.reload_last_successful.set(1);
         m.reload_last_success_timestamp.set(unix_now());
-        m.config_generation.set(i64::try_from(report.generation).unwrap_or(i64::MAX));
+        m.config_generation
+            .set(i64::try_from(report.generation).unwrap_or(i64::MAX));
         if let Some(tls) = &report.tls {
             m.cert_not_after.set(tls.cert_not_after_unix);
         }
@@ -322,7 +323,10 @@ impl Gateway {
         https: bool,
     ) -> http::Response<GateBody> {
         let origin = Origin::new(peer.ip(), https);
-        self.inner.proxy.call(req, &origin, &mut Trace::default()).await
+        self.inner
+            .proxy
+            .call(req, &origin, &mut Trace::default())
+            .await
     }
 
     /// Runs one request through the proxy app's gate only (rate limit, authentication, the

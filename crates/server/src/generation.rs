@@ -40,7 +40,11 @@ pub(crate) struct Generation {
 impl Generation {
     /// The state `set` asks for, as generation `number`; `flag_routes` serve unless
     /// scrapegate.yml has routes of its own.
-    pub(crate) fn of(set: &ConfigSet, number: u64, flag_routes: &Routes) -> Result<Self, RouteConflict> {
+    pub(crate) fn of(
+        set: &ConfigSet,
+        number: u64,
+        flag_routes: &Routes,
+    ) -> Result<Self, RouteConflict> {
         let policy = set.policy.as_ref();
         let routes = match policy.filter(|p| !p.routes.is_empty()) {
             Some(_) if !flag_routes.is_empty() => return Err(RouteConflict),
@@ -48,10 +52,16 @@ impl Generation {
             None => flag_routes.clone(),
         };
         Ok(Self {
-            headers: set.web.as_ref().map(|w| w.headers.clone()).unwrap_or_default(),
+            headers: set
+                .web
+                .as_ref()
+                .map(|w| w.headers.clone())
+                .unwrap_or_default(),
             limiter: RateLimiter::new(set.web.as_ref().map(|w| w.rate_limit).unwrap_or_default()),
             routes,
-            tokens: policy.map(|p| BearerTokens::new(&p.tokens)).unwrap_or_default(),
+            tokens: policy
+                .map(|p| BearerTokens::new(&p.tokens))
+                .unwrap_or_default(),
             number,
         })
     }
@@ -169,8 +179,7 @@ pub(crate) fn prepare(
         }
     };
     let http2_needs_restart = (tls.is_some() && cfg_http2 != http2).then_some(cfg_http2);
-    let generation =
-        Generation::of(set, number, fixed.flag_routes).map_err(ReloadError::Routes)?;
+    let generation = Generation::of(set, number, fixed.flag_routes).map_err(ReloadError::Routes)?;
     let users = set.web.as_ref().map_or(&[][..], |w| &w.users);
     Ok(Prepared {
         generation,
@@ -183,11 +192,7 @@ pub(crate) fn prepare(
 
 /// Puts a prepared generation in force: TLS for new handshakes, then users, then the gate's
 /// request-path state. Each step is a pointer swap that cannot fail.
-pub(crate) fn commit(
-    prepared: Prepared,
-    tls: Option<&TlsFront>,
-    gate: &GateState,
-) -> ReloadReport {
+pub(crate) fn commit(prepared: Prepared, tls: Option<&TlsFront>, gate: &GateState) -> ReloadReport {
     let Prepared {
         generation,
         tls: prepared_tls,

@@ -72,8 +72,18 @@ mod tests {
 
     #[test]
     fn ordinary_paths_are_borrowed_unchanged() {
-        for path in ["/", "/metrics", "/node/metrics", "/a.b/c..d/.e", "/x/...", "*"] {
-            assert!(matches!(normalise(path), Ok(Cow::Borrowed(p)) if p == path), "{path}");
+        for path in [
+            "/",
+            "/metrics",
+            "/node/metrics",
+            "/a.b/c..d/.e",
+            "/x/...",
+            "*",
+        ] {
+            assert!(
+                matches!(normalise(path), Ok(Cow::Borrowed(p)) if p == path),
+                "{path}"
+            );
         }
     }
 
@@ -92,7 +102,13 @@ mod tests {
 
     #[test]
     fn climbing_above_the_root_is_refused() {
-        for path in ["/..", "/../etc/passwd", "/bb/../../etc/passwd", "/%2e%2e/x", "/a/%2E%2E/.."] {
+        for path in [
+            "/..",
+            "/../etc/passwd",
+            "/bb/../../etc/passwd",
+            "/%2e%2e/x",
+            "/a/%2E%2E/..",
+        ] {
             assert_eq!(n(path), Err(ClimbsAboveRoot), "{path}");
         }
     }

@@ -43,7 +43,11 @@ impl Source for ConfigSource {
     /// web.yml first (its errors are the toolkit's texts), then scrapegate.yml, then the rules
     /// that join them: one verdict for start-up, reload and `check config`.
     fn load(&self) -> Result<ConfigSet, ConfigError> {
-        let web = self.web.as_deref().map(scrapegate_config::load).transpose()?;
+        let web = self
+            .web
+            .as_deref()
+            .map(scrapegate_config::load)
+            .transpose()?;
         let policy = self
             .policy
             .as_deref()
@@ -60,7 +64,10 @@ impl Source for ConfigSource {
     }
 
     fn referenced_files(&self) -> Vec<PathBuf> {
-        let web = self.web.iter().flat_map(|p| scrapegate_config::referenced_files(p));
+        let web = self
+            .web
+            .iter()
+            .flat_map(|p| scrapegate_config::referenced_files(p));
         let policy = self
             .policy
             .iter()
@@ -163,10 +170,18 @@ fn apply(gateway: &Gateway, file: &str, event: WatchEvent<ConfigSource>) {
                     tls_sessions_reset = tls.trust_reset,
                     "Reloaded the web config"
                 ),
-                None => tracing::info!(file, generation = report.generation, "Reloaded the web config"),
+                None => tracing::info!(
+                    file,
+                    generation = report.generation,
+                    "Reloaded the web config"
+                ),
             }
             if let Some(http2) = report.http2_needs_restart {
-                tracing::warn!(file, http2, "http2 changed; it takes effect after a restart");
+                tracing::warn!(
+                    file,
+                    http2,
+                    "http2 changed; it takes effect after a restart"
+                );
             }
             for warning in report
                 .warnings

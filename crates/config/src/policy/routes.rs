@@ -260,5 +260,4 @@ mod tests {
         assert!(!under("/nodes", "/node"));
         assert!(under("/x", "/"));
     }
-
 }

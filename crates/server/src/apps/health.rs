@@ -49,7 +49,8 @@ impl App for HealthApp {
         }
         let resp = respond(&self.readiness, &req);
         // Counted apart from scrapes, under the `health` route label.
-        self.metrics.count_response(resp.status().as_u16(), &labels::HEALTH);
+        self.metrics
+            .count_response(resp.status().as_u16(), &labels::HEALTH);
         resp
     }
 }
@@ -166,7 +167,11 @@ mod tests {
         let origin = Origin::new(peer().ip(), false);
         let req = request(method, path);
         let resp = match listener {
-            Listener::Health => gw.health_app().call(req, &origin, &mut Trace::default()).await,
+            Listener::Health => {
+                gw.health_app()
+                    .call(req, &origin, &mut Trace::default())
+                    .await
+            }
             Listener::Telemetry => {
                 gw.telemetry_app()
                     .call(req, &origin, &mut Trace::default())
@@ -218,7 +223,9 @@ mod tests {
             (200, "scrapegate is Ready.\n".into())
         );
         assert_eq!(
-            call(&gw, Listener::Health, Method::HEAD, READY_PATH).await.0,
+            call(&gw, Listener::Health, Method::HEAD, READY_PATH)
+                .await
+                .0,
             200
         );
         // Draining: no longer ready, still healthy.

@@ -114,7 +114,11 @@ impl ProxyApp {
         origin: &Origin,
     ) -> Response<GateBody> {
         let metrics = &self.gate.metrics;
-        match self.upstream.forward(req, &route.target, path, origin).await {
+        match self
+            .upstream
+            .forward(req, &route.target, path, origin)
+            .await
+        {
             Ok((resp, exchange)) => {
                 route
                     .latency

@@ -186,7 +186,12 @@ pub(crate) async fn accept_loop<A: App>(
     }
 }
 
-async fn serve_connection<A: App>(front: &Arc<Front>, app: Arc<A>, tcp: TcpStream, peer: SocketAddr) {
+async fn serve_connection<A: App>(
+    front: &Arc<Front>,
+    app: Arc<A>,
+    tcp: TcpStream,
+    peer: SocketAddr,
+) {
     let tls = match &front.tls {
         Some(tls) if A::TLS => tls,
         _ => return drive(front, app, tcp, Origin::new(peer.ip(), false), peer, false).await,
@@ -404,12 +409,7 @@ where
 /// Waits on a parked connection's stream for the client's next bytes (`true`: they are queued
 /// for the next hyper connection). Meanwhile the idle deadline and the shutdown signal close
 /// it as hyper would have: with a shutdown of the stream (TLS close_notify, then FIN).
-async fn park<I>(
-    front: &Front,
-    io: &mut ClockedIo<I>,
-    clock: &ConnClock,
-    peer: SocketAddr,
-) -> bool
+async fn park<I>(front: &Front, io: &mut ClockedIo<I>, clock: &ConnClock, peer: SocketAddr) -> bool
 where
     I: AsyncRead + AsyncWrite + Unpin,
 {

@@ -6,8 +6,8 @@ mod access_log;
 pub(crate) mod clock;
 mod coalesce;
 pub(crate) mod conn;
-mod request;
 pub mod listener;
+mod request;
 pub(crate) mod tls;
 
 use std::sync::Arc;

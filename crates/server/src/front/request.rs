@@ -17,9 +17,9 @@ use super::access_log::AccessLine;
 use super::clock::{ConnClock, InflightGuard};
 use crate::apps::App;
 use crate::body::{self, BoxError, GateBody, forward_body_hints};
+use crate::gate::trace::{AuthResult, Trace};
 use crate::path::{self, ClimbsAboveRoot};
 use crate::telemetry::{Metrics, labels};
-use crate::gate::trace::{AuthResult, Trace};
 use crate::upstream::Origin;
 
 /// What the front end knows about the connection a request came on.
@@ -68,8 +68,10 @@ pub(crate) async fn serve<A: App>(
     } else if http1 && is_refusal(resp.status()) {
         // A refused client gives its connection slot back at once instead of holding it for
         // the idle timeout (Prometheus opens a new connection for its next scrape anyway).
-        resp.headers_mut()
-            .insert(http::header::CONNECTION, http::HeaderValue::from_static("close"));
+        resp.headers_mut().insert(
+            http::header::CONNECTION,
+            http::HeaderValue::from_static("close"),
+        );
     }
     if let Some(line) = line.as_mut() {
         line.record(trace, resp.status().as_u16());

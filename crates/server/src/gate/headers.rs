@@ -8,7 +8,10 @@ use crate::body::GateBody;
 use crate::generation::Generation;
 
 /// Adds the generation's headers to `response` (not to a 429 or a 500).
-pub(super) fn apply(generation: &Generation, mut response: Response<GateBody>) -> Response<GateBody> {
+pub(super) fn apply(
+    generation: &Generation,
+    mut response: Response<GateBody>,
+) -> Response<GateBody> {
     let status = response.status();
     if status != StatusCode::TOO_MANY_REQUESTS && status != StatusCode::INTERNAL_SERVER_ERROR {
         let headers = response.headers_mut();

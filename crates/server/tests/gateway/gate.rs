@@ -1,7 +1,6 @@
 //! The Gate pipeline end to end: users (spec §7.3 `TestUsers`), headers (`TestHTTPHeaders`),
 //! the rate limiter (§7.2), credential hygiene and upstream failures.
 
-
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -26,18 +25,8 @@ async fn test_users_all_seven_cases() {
         (&plain, Client::plain(), None, false),
         (&plain, Client::plain(), Some(("dave", "dave123")), true),
         (&tls, p.client(false), None, false),
-        (
-            &tls,
-            p.client(false),
-            Some(("dave", "dave123")),
-            true,
-        ),
-        (
-            &tls,
-            p.client(false),
-            Some(("carol", "carol123")),
-            true,
-        ),
+        (&tls, p.client(false), Some(("dave", "dave123")), true),
+        (&tls, p.client(false), Some(("carol", "carol123")), true),
         (&tls, p.client(false), Some(("dave", "bad")), false),
         (
             &tls,

@@ -58,7 +58,12 @@ fn policy_set(upstream: &str) -> ConfigSet {
                 token("grafana", GRAFANA_TOKEN),
             ],
             routes: vec![
-                route("/node", &format!("{upstream}/"), Some(node), &["/node/-/healthy"]),
+                route(
+                    "/node",
+                    &format!("{upstream}/"),
+                    Some(node),
+                    &["/node/-/healthy"],
+                ),
                 route("/admin", &format!("{upstream}/api/admin"), Some(admin), &[]),
             ],
             files: Vec::new(),
@@ -87,17 +92,32 @@ async fn basic_and_bearer_side_by_side() {
     let r = c.get(addr, "/node/metrics", &alice).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["x-upstream-path"], "/metrics");
-    let r = c.get(addr, "/node/metrics", &bearer(PROMETHEUS_TOKEN)).await;
+    let r = c
+        .get(addr, "/node/metrics", &bearer(PROMETHEUS_TOKEN))
+        .await;
     assert_eq!(r.status, StatusCode::OK);
     // The upstream never sees either credential.
-    assert!(up.seen().iter().all(|s| !s.headers.contains_key("authorization")));
+    assert!(
+        up.seen()
+            .iter()
+            .all(|s| !s.headers.contains_key("authorization"))
+    );
 
     for (what, headers) in [
         ("no credentials", Vec::new()),
-        ("wrong token", bearer("wrong-token-0123456789abcdef").to_vec()),
+        (
+            "wrong token",
+            bearer("wrong-token-0123456789abcdef").to_vec(),
+        ),
         ("short token", bearer("short").to_vec()),
-        ("wrong password", vec![("authorization", basic("alice", "nope"))]),
-        ("unknown user", vec![("authorization", basic("mallory", "x"))]),
+        (
+            "wrong password",
+            vec![("authorization", basic("alice", "nope"))],
+        ),
+        (
+            "unknown user",
+            vec![("authorization", basic("mallory", "x"))],
+        ),
     ] {
         let r = c.get(addr, "/node/metrics", &headers).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{what}");
@@ -143,7 +163,10 @@ async fn unauthenticated_401_not_admitted_403_wrong_method_405() {
     let r = c.request(Method::POST, addr, "/node/metrics", &[]).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
     // No route: 404 as before.
-    assert_eq!(c.get(addr, "/other", &alice).await.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        c.get(addr, "/other", &alice).await.status,
+        StatusCode::NOT_FOUND
+    );
     assert_eq!(up.hits(), 1);
 }
 
@@ -155,7 +178,12 @@ async fn an_anonymous_path_needs_no_credentials_its_siblings_do() {
     let r = c.get(addr, "/node/-/healthy", &[]).await;
     assert_eq!(r.status, StatusCode::OK);
     assert_eq!(r.headers["x-upstream-path"], "/-/healthy");
-    for sibling in ["/node/-/healthy/", "/node/-/healthyx", "/node/-/ready", "/node"] {
+    for sibling in [
+        "/node/-/healthy/",
+        "/node/-/healthyx",
+        "/node/-/ready",
+        "/node",
+    ] {
         assert_eq!(
             c.get(addr, sibling, &[]).await.status,
             StatusCode::UNAUTHORIZED,
@@ -163,7 +191,9 @@ async fn an_anonymous_path_needs_no_credentials_its_siblings_do() {
         );
     }
     // The method rule still applies on an anonymous path.
-    let r = c.request(Method::DELETE, addr, "/node/-/healthy", &[]).await;
+    let r = c
+        .request(Method::DELETE, addr, "/node/-/healthy", &[])
+        .await;
     assert_eq!(r.status, StatusCode::METHOD_NOT_ALLOWED);
 }
 
@@ -190,15 +220,24 @@ async fn client_sans_admit_a_verified_client_certificate() {
         }),
     };
     let (_gw, addr) = serve(&set).await;
-    let scraper = p
-        .ca
-        .client("scraper", vec![dns("scraper.example")], vec![Eku::ClientAuth]);
-    let other = p
-        .ca
-        .client("other", vec![dns("other.example")], vec![Eku::ClientAuth]);
-    let r = p.client(false).with_identity(&scraper).get(addr, "/metrics", &[]).await;
+    let scraper = p.ca.client(
+        "scraper",
+        vec![dns("scraper.example")],
+        vec![Eku::ClientAuth],
+    );
+    let other =
+        p.ca.client("other", vec![dns("other.example")], vec![Eku::ClientAuth]);
+    let r = p
+        .client(false)
+        .with_identity(&scraper)
+        .get(addr, "/metrics", &[])
+        .await;
     assert_eq!(r.status, StatusCode::OK);
-    let r = p.client(false).with_identity(&other).get(addr, "/metrics", &[]).await;
+    let r = p
+        .client(false)
+        .with_identity(&other)
+        .get(addr, "/metrics", &[])
+        .await;
     assert_eq!(r.status, StatusCode::FORBIDDEN);
 }
 
@@ -221,7 +260,10 @@ async fn a_reload_changes_tokens_and_rules_together() {
     }
     let report = gw.apply_set(&set).unwrap();
     assert_eq!(report.generation, 2);
-    assert_eq!(c.get(addr, "/node/x", &bearer(late)).await.status, StatusCode::OK);
+    assert_eq!(
+        c.get(addr, "/node/x", &bearer(late)).await.status,
+        StatusCode::OK
+    );
 
     // Routes from both the flags and the file are refused at start-up and on reload.
     let flags = Routes::new(Some(&up.url()), &[]).unwrap();

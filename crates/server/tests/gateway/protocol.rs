@@ -1,7 +1,6 @@
 //! The front end: HTTP/2 or HTTP/1.1 by ALPN, pipelining, header limits, timers, the
 //! connection limit and graceful drain.
 
-
 use std::time::Duration;
 
 use crate::support::*;
@@ -270,12 +269,7 @@ async fn idle_http2_connection_is_closed() {
     use hyper_util::rt::{TokioExecutor, TokioIo};
     let up = upstream().await;
     let p = pki();
-    let gw = gateway_with(
-        Some(config(Some(p.settings()))),
-        &up.url(),
-        quick_timers(),
-    )
-    .await;
+    let gw = gateway_with(Some(config(Some(p.settings()))), &up.url(), quick_timers()).await;
     let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
     let mut roots = rustls::RootCertStore::empty();
     roots.add(p.ca.cert_der.clone()).unwrap();

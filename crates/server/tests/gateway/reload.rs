@@ -1,6 +1,5 @@
 //! `Gateway::apply`: reloaded configs reach the next request; refused ones change nothing.
 
-
 use crate::support::*;
 use http::StatusCode;
 use scrapegate_config::RateLimit;
@@ -232,7 +231,11 @@ async fn a_reload_failing_late_leaves_every_part_on_the_old_generation() {
     let client = old.client(false);
     for _ in 0..3 {
         let r = client
-            .get(gw.addr, "/metrics", &[("authorization", basic("old", "old-pw"))])
+            .get(
+                gw.addr,
+                "/metrics",
+                &[("authorization", basic("old", "old-pw"))],
+            )
             .await;
         assert_eq!(r.status, StatusCode::OK);
         assert_eq!(r.headers["x-frame-options"], "deny");
