@@ -18,9 +18,10 @@ pub fn count() -> u64 {
 pub fn install_hook() {
     std::panic::set_hook(Box::new(|info| {
         PANICS.fetch_add(1, Ordering::Relaxed);
-        let location = info
-            .location()
-            .map_or_else(|| "unknown".to_owned(), |l| format!("{}:{}", l.file(), l.line()));
+        let location = info.location().map_or_else(
+            || "unknown".to_owned(),
+            |l| format!("{}:{}", l.file(), l.line()),
+        );
         let payload = info
             .payload()
             .downcast_ref::<&str>()
