@@ -1,18 +1,19 @@
 //! scrapegate-server: everything between a socket and the exporter.
 //!
-//! * [`front`](crate::listener) — the front end (`front/`): listeners, the connection limit,
-//!   TLS handshakes, HTTP/1 and HTTP/2, the connection clock (header, idle and drain
-//!   deadlines), parking of idle HTTP/1 connections, HTTP/2 write coalescing;
+//! * `front/` — the front end: listeners ([`listener`]), connection budgets per listener and
+//!   per source, TLS handshakes, HTTP/1 and HTTP/2, the connection clock (header, idle and
+//!   drain deadlines), parking of idle HTTP/1 connections, HTTP/2 write coalescing, request
+//!   paths without dot segments, the access log;
 //! * `apps/` — one app per listener kind: the proxy (gate, then route and forward), the
 //!   telemetry endpoints (gate, then `/metrics`, `/-/healthy`, `/-/ready`) and the health
 //!   probes (no gate);
-//! * `gate/` — the stages every gated request passes, one file each, listed once in Go's
-//!   order: the global `rate_limit` bucket, basic auth, then the app, then the configured
-//!   headers;
+//! * `gate/` — the stages every gated request passes, one file each, listed once: methods
+//!   (CONNECT, TRACE), the global `rate_limit` bucket, authentication (basic, bearer,
+//!   anonymous paths), the route's `allow` rule, then the app, then the configured headers;
 //! * routing ([`Routes`]) and the pooled, streaming upstream client;
 //! * generations: reload as prepare → commit ([`Gateway::apply`]), and the reload loop that
 //!   turns watcher events into applied generations, logged and counted ([`reload`]);
-//! * the gateway's own metrics.
+//! * the gateway's own metrics, and panic containment ([`panics`]).
 //!
 //! It validates nothing itself: configs arrive validated from `scrapegate-config`, TLS plans
 //! and state come from `scrapegate-tls`, credential checks from `scrapegate-auth`.
