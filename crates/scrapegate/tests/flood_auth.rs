@@ -328,7 +328,9 @@ async fn repeated_failures_from_one_ip_hit_the_limiter_with_429_and_no_bcrypt() 
         let gw = &gw;
         async move {
             let mut c = gw.client(Some(attacker)).await.unwrap();
-            c.get("/metrics", Some(&basic(USER, password))).await.unwrap()
+            c.get("/metrics", Some(&basic(USER, password)))
+                .await
+                .unwrap()
         }
     };
     let runs = |m: &str| metric(m, "scrapegate_auth_bcrypt_duration_seconds_count").unwrap();
