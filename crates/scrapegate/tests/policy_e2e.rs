@@ -610,9 +610,6 @@ async fn access_log_has_every_result_and_no_secret() {
     // limited: one source's failures (fresh wrong passwords, then a wrong token) until the
     // per-source limiter (20 failures a minute; no flag sets it) refuses it with 429.
     let limited_ip = Ipv4Addr::new(127, 0, 3, 1);
-    let mut conn = tls_http1_from(Some(limited_ip), gw.listen, &site.ca.cert_der)
-        .await
-        .expect("connect from 127.0.3.1");
     let mut refused_at = None;
     for n in 1..=25 {
         let auth = if n == 20 {
@@ -620,6 +617,10 @@ async fn access_log_has_every_result_and_no_secret() {
         } else {
             basic("alice", format!("{WRONG_PW}-{n}"))
         };
+        // The gateway closes an HTTP/1 connection after a refusal: one connection per attempt.
+        let mut conn = tls_http1_from(Some(limited_ip), gw.listen, &site.ca.cert_der)
+            .await
+            .expect("connect from 127.0.3.1");
         let (status, body) = conn.get("/limited", Some(&auth)).await.expect("answer");
         if status == 429 {
             refused_at = Some((n, body));
