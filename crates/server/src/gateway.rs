@@ -31,30 +31,14 @@ use crate::telemetry::{Metrics, Telemetry};
 use crate::upstream::{Origin, Upstream};
 
 /// The gateway could not start (the same checks refuse a reload).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum GatewayError {
     /// The TLS settings cannot be served.
-    Tls(TlsError),
+    #[error("tls_server_config: {0}")]
+    Tls(#[source] TlsError),
     /// Routes come from both the flags and scrapegate.yml.
+    #[error(transparent)]
     Routes(RouteConflict),
-}
-
-impl std::fmt::Display for GatewayError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Tls(e) => write!(f, "tls_server_config: {e}"),
-            Self::Routes(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for GatewayError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Tls(e) => Some(e),
-            Self::Routes(e) => Some(e),
-        }
-    }
 }
 
 /// A running gateway. Cheap to clone; every clone is the same gateway.

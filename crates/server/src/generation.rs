@@ -68,56 +68,32 @@ impl Generation {
 }
 
 /// Routes given both by `--upstream`/`--route` and by scrapegate.yml's `routes`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "routes are given both by --upstream/--route and by the routes of --config.file; use one or the other"
+)]
 pub struct RouteConflict;
 
-impl std::fmt::Display for RouteConflict {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(
-            "routes are given both by --upstream/--route and by the routes of --config.file; use one or the other",
-        )
-    }
-}
-
-impl std::error::Error for RouteConflict {}
-
 /// Why a reload was refused; the last good generation keeps serving.
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ReloadError {
     /// The edit would switch TLS on or off, which only a restart can do (as in Go).
+    #[error(
+        "the new config {} TLS on a gateway serving {}; TLS can only be switched {} by a restart",
+        if *enable { "enables" } else { "disables" },
+        if *enable { "plain HTTP" } else { "TLS" },
+        if *enable { "on" } else { "off" }
+    )]
     TlsToggle {
         /// True when the new file enables TLS on a gateway serving plain HTTP.
         enable: bool,
     },
     /// The TLS settings cannot be served: the same check that refuses them at start-up.
-    Tls(TlsError),
+    #[error("tls_server_config: {0}")]
+    Tls(#[source] TlsError),
     /// scrapegate.yml now has routes while the flags give routes too.
+    #[error(transparent)]
     Routes(RouteConflict),
-}
-
-impl std::fmt::Display for ReloadError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::TlsToggle { enable: true } => f.write_str(
-                "the new config enables TLS on a gateway serving plain HTTP; TLS can only be switched on by a restart",
-            ),
-            Self::TlsToggle { enable: false } => f.write_str(
-                "the new config disables TLS on a gateway serving TLS; TLS can only be switched off by a restart",
-            ),
-            Self::Tls(e) => write!(f, "tls_server_config: {e}"),
-            Self::Routes(e) => e.fmt(f),
-        }
-    }
-}
-
-impl std::error::Error for ReloadError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            Self::Tls(e) => Some(e),
-            Self::Routes(e) => Some(e),
-            Self::TlsToggle { .. } => None,
-        }
-    }
 }
 
 /// What a committed reload changed.
