@@ -1,9 +1,8 @@
 //! The response body type every handler returns, and Go-style plain-text error responses.
 
-use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::task::{Context, Poll, ready};
+use std::task::{Poll, ready};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,7 +10,6 @@ use http::header::{
     CONTENT_TYPE, HeaderValue, RETRY_AFTER, WWW_AUTHENTICATE, X_CONTENT_TYPE_OPTIONS,
 };
 use http::{Response, StatusCode};
-use http_body::Frame;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use scrapegate_model::duration::format_go;
@@ -36,20 +34,37 @@ impl<B> RequestBody for B where
 {
 }
 
-/// The size and end-of-stream hints of a body that wraps `$field` without changing its
-/// length, for the body wrappers of this crate.
-macro_rules! forward_body_hints {
-    ($field:ident) => {
-        fn is_end_stream(&self) -> bool {
-            self.$field.is_end_stream()
-        }
+/// `impl Body` for a wrapper around a streamed body (its field `inner`) that watches or
+/// limits the frames but never changes the length: `poll_frame` is `$poll`, run with `$this`
+/// the projected wrapper and `$cx` the context; the size and end-of-stream hints are the
+/// inner body's.
+macro_rules! wrapper_body {
+    (impl[$($generics:tt)*] $ty:ty, |$this:ident, $cx:ident| $poll:block) => {
+        impl<$($generics)*> http_body::Body for $ty {
+            type Data = bytes::Bytes;
+            type Error = $crate::body::BoxError;
 
-        fn size_hint(&self) -> http_body::SizeHint {
-            self.$field.size_hint()
+            fn poll_frame(
+                self: std::pin::Pin<&mut Self>,
+                $cx: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<
+                Option<Result<http_body::Frame<bytes::Bytes>, $crate::body::BoxError>>,
+            > {
+                let $this = self.project();
+                $poll
+            }
+
+            fn is_end_stream(&self) -> bool {
+                self.inner.is_end_stream()
+            }
+
+            fn size_hint(&self) -> http_body::SizeHint {
+                self.inner.size_hint()
+            }
         }
     };
 }
-pub(crate) use forward_body_hints;
+pub(crate) use wrapper_body;
 
 /// A body holding `bytes` in full.
 pub fn full(bytes: impl Into<Bytes>) -> GateBody {
@@ -199,15 +214,7 @@ impl<B> ClientBody<B> {
     }
 }
 
-impl<B: RequestBody> http_body::Body for ClientBody<B> {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
+wrapper_body!(impl[B: RequestBody] ClientBody<B>, |this, cx| {
         match ready!(this.inner.poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
@@ -228,7 +235,4 @@ impl<B: RequestBody> http_body::Body for ClientBody<B> {
             }
             None => Poll::Ready(None),
         }
-    }
-
-    forward_body_hints!(inner);
-}
+});

@@ -4,7 +4,7 @@
 use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
@@ -12,7 +12,6 @@ use bytes::Bytes;
 use http::header::{self, HeaderMap, HeaderName, HeaderValue};
 use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
-use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
@@ -20,7 +19,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
-use crate::body::{BoxError, ClientBody, GateBody, RequestBody, forward_body_hints};
+use crate::body::{BoxError, ClientBody, GateBody, RequestBody, wrapper_body};
 use crate::routes::{Target, UpstreamPath};
 
 /// Prometheus tells the target how long it will wait for the scrape.
@@ -599,15 +598,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Body for DeadlineBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
+wrapper_body!(impl[] DeadlineBody, |this, cx| {
         match this.inner.poll_frame(cx) {
             Poll::Ready(f) => Poll::Ready(f.map(|r| r.map_err(BoxError::from))),
             Poll::Pending => match this.sleep.as_mut().poll(cx) {
@@ -617,10 +608,7 @@ impl Body for DeadlineBody {
                 Poll::Pending => Poll::Pending,
             },
         }
-    }
-
-    forward_body_hints!(inner);
-}
+});
 
 #[cfg(test)]
 mod tests {

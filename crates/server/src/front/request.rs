@@ -2,21 +2,18 @@
 //! for the connection's idle clock until hyper has sent (or dropped) the response body.
 
 use std::convert::Infallible;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::Poll;
 
-use bytes::Bytes;
 use std::borrow::Cow;
 
 use http::{Request, Response, StatusCode};
-use http_body::{Body, Frame};
 use hyper::body::Incoming;
 
 use super::access_log::AccessLine;
 use super::clock::{ConnClock, InflightGuard};
 use crate::apps::App;
-use crate::body::{self, BoxError, GateBody, forward_body_hints};
+use crate::body::{self, GateBody, wrapper_body};
 use crate::gate::trace::{AuthResult, Trace};
 use crate::path::{self, ClimbsAboveRoot};
 use crate::telemetry::{Metrics, labels};
@@ -121,15 +118,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Body for GuardedBody {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        let this = self.project();
+wrapper_body!(impl[] GuardedBody, |this, cx| {
         let frame = this.inner.poll_frame(cx);
         if let (Some(line), Poll::Ready(Some(Ok(frame)))) = (this.line.as_mut(), &frame)
             && let Some(data) = frame.data_ref()
@@ -137,7 +126,4 @@ impl Body for GuardedBody {
             line.bytes += data.len() as u64;
         }
         frame
-    }
-
-    forward_body_hints!(inner);
-}
+});
