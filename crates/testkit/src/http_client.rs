@@ -152,6 +152,61 @@ pub async fn h2_connection(
     sender
 }
 
+/// A kept-alive HTTP/2 connection (TLS, ALPN `h2`, trusting `ca`), for many requests on one
+/// connection.
+pub struct H2 {
+    send: hyper::client::conn::http2::SendRequest<Empty<Bytes>>,
+}
+
+impl std::fmt::Debug for H2 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("H2").finish_non_exhaustive()
+    }
+}
+
+impl H2 {
+    /// GET `path` with an optional `Authorization` value on a new stream; the status and the
+    /// body (lossily decoded).
+    pub async fn get(
+        &mut self,
+        path: &str,
+        authorization: Option<&str>,
+    ) -> Result<(u16, String), hyper::Error> {
+        let mut req = Request::get(format!("https://localhost{path}"));
+        if let Some(a) = authorization {
+            req = req.header("authorization", a);
+        }
+        self.send.ready().await?;
+        let resp = self
+            .send
+            .send_request(req.body(Empty::new()).expect("request"))
+            .await?;
+        let code = resp.status().as_u16();
+        let body = resp.into_body().collect().await?.to_bytes();
+        Ok((code, String::from_utf8_lossy(&body).into_owned()))
+    }
+}
+
+/// [`H2`] to `addr` from the 127/8 address `from` (see [`crate::net::tcp_from`]).
+pub async fn tls_h2_from(
+    from: Option<std::net::Ipv4Addr>,
+    addr: SocketAddr,
+    ca: &CertificateDer<'static>,
+) -> std::io::Result<H2> {
+    let tcp = crate::net::tcp_from(from, addr).await?;
+    let name = ServerName::try_from("localhost").expect("server name");
+    let tls = tls_connector(ca, true).connect(name, tcp).await?;
+    if tls.get_ref().1.alpn_protocol() != Some(b"h2") {
+        return Err(std::io::Error::other("the server did not choose h2"));
+    }
+    let (send, conn) =
+        hyper::client::conn::http2::handshake(TokioExecutor::new(), TokioIo::new(tls))
+            .await
+            .map_err(std::io::Error::other)?;
+    tokio::spawn(conn);
+    Ok(H2 { send })
+}
+
 async fn send<I>(
     io: I,
     method: Method,

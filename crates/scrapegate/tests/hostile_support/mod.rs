@@ -5,7 +5,6 @@
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::pin::Pin;
-use std::sync::Arc;
 
 use scrapegate_testkit::tls_client::{ClientOpts, client_config, handshake};
 use scrapegate_testkit::{Http1, Proc, TestUpstream, TlsSite, basic, hash_cost, spawn, tcp_from};
@@ -32,15 +31,15 @@ impl Default for GwOpts {
 pub const USER: &str = "scraper";
 const PASSWORD: &str = "good-password";
 
-/// A running gateway: the process, its proxy and telemetry addresses, a client config
-/// trusting its CA, and the good user's `Authorization` value.
+/// A running gateway: the process, its proxy and telemetry addresses, its PKI, and the good
+/// user's `Authorization` value.
 pub struct Gw {
     pub proc: Proc,
     pub addr: SocketAddr,
     pub telemetry: SocketAddr,
     pub auth: String,
-    tls: Arc<rustls::ClientConfig>,
-    _site: TlsSite,
+    /// The test PKI and web.yml (kept for the gateway's life; clients trust its CA).
+    pub site: TlsSite,
 }
 
 /// Starts the gateway in front of `up` on 127.0.0.1 with a telemetry listener; returns when
@@ -66,8 +65,7 @@ pub fn start(up: &TestUpstream, opts: GwOpts) -> Gw {
         addr,
         telemetry,
         auth: basic(USER, PASSWORD),
-        tls: client_config(&site.ca.cert_der, &ClientOpts::default()),
-        _site: site,
+        site,
     }
 }
 
@@ -84,7 +82,8 @@ impl Gw {
         from: Option<Ipv4Addr>,
     ) -> std::io::Result<BoxIo> {
         let tcp = tcp_from(from, to).await?;
-        Ok(Box::pin(handshake(tcp, Arc::clone(&self.tls)).await?))
+        let tls = client_config(&self.site.ca.cert_der, &ClientOpts::default());
+        Ok(Box::pin(handshake(tcp, tls).await?))
     }
 
     /// A keep-alive HTTP/1.1 client on a new connection to the proxy listener.
