@@ -172,19 +172,35 @@ impl H2 {
         path: &str,
         authorization: Option<&str>,
     ) -> Result<(u16, String), hyper::Error> {
-        let mut req = Request::get(format!("https://localhost{path}"));
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
         self.send.ready().await?;
-        let resp = self
-            .send
-            .send_request(req.body(Empty::new()).expect("request"))
-            .await?;
-        let code = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((code, String::from_utf8_lossy(&body).into_owned()))
+        let req = get_request(format!("https://localhost{path}"), None, authorization);
+        status_and_body(self.send.send_request(req).await?).await
     }
+}
+
+/// A body-less GET of `uri`, with `Host` when given (HTTP/1) and `Authorization` when given.
+fn get_request(
+    uri: String,
+    host: Option<&str>,
+    authorization: Option<&str>,
+) -> Request<Empty<Bytes>> {
+    let mut req = Request::get(uri);
+    if let Some(host) = host {
+        req = req.header("host", host);
+    }
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    req.body(Empty::new()).expect("request")
+}
+
+/// The status and the whole body (lossily decoded) of a response.
+async fn status_and_body(
+    resp: http::Response<hyper::body::Incoming>,
+) -> Result<(u16, String), hyper::Error> {
+    let code = resp.status().as_u16();
+    let body = resp.into_body().collect().await?.to_bytes();
+    Ok((code, String::from_utf8_lossy(&body).into_owned()))
 }
 
 /// [`H2`] to `addr` from the 127/8 address `from` (see [`crate::net::tcp_from`]).
@@ -294,18 +310,9 @@ impl Http1 {
         path: &str,
         authorization: Option<&str>,
     ) -> Result<(u16, String), hyper::Error> {
-        let mut req = Request::get(path).header("host", "localhost");
-        if let Some(a) = authorization {
-            req = req.header("authorization", a);
-        }
         self.send.ready().await?;
-        let resp = self
-            .send
-            .send_request(req.body(Empty::new()).expect("request"))
-            .await?;
-        let code = resp.status().as_u16();
-        let body = resp.into_body().collect().await?.to_bytes();
-        Ok((code, String::from_utf8_lossy(&body).into_owned()))
+        let req = get_request(path.to_owned(), Some("localhost"), authorization);
+        status_and_body(self.send.send_request(req).await?).await
     }
 }
 
