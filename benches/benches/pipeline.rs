@@ -108,7 +108,9 @@ fn pipeline(c: &mut Criterion) {
 /// The same cached Basic request through the gate with and without scrapegate.yml rules on
 /// its route, and a bearer token through the same rules.
 fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
-    use scrapegate_model::{Allow, BearerToken, ConfigSet, Policy, RouteRule, UpstreamUrl};
+    use scrapegate_model::{
+        Allow, BearerToken, ConfigSet, Policy, RouteRule, UpstreamTransport, UpstreamUrl,
+    };
     use sha2::{Digest, Sha256};
     const TOKEN: &str = "prometheus-token-0123456789abcdef";
     let web = config(RateLimit::default());
@@ -129,6 +131,7 @@ fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
             routes: vec![RouteRule {
                 prefix: "/".into(),
                 upstream: UpstreamUrl::parse(upstream).unwrap(),
+                transport: UpstreamTransport::default(),
                 allow: Some(Allow {
                     users: Some(vec!["bench".into()]),
                     tokens: Some(vec!["prometheus".into()]),
@@ -137,6 +140,7 @@ fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                 }),
                 anonymous: vec!["/-/healthy".into()],
             }],
+            client_crls: Vec::new(),
             files: Vec::new(),
         }),
     };

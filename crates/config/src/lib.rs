@@ -2,7 +2,7 @@
 //! exporter-toolkit v0.17.1 does, and validates it in the toolkit's order with its error texts.
 //! It also reads scrapegate's own optional policy file, `scrapegate.yml` (bearer tokens, routes
 //! and their rules), with serde_yaml, as no Go parity is at stake there ([`load_policy`],
-//! cross-checked against web.yml by [`check_pair`]).
+//! cross-checked against web.yml and joined with it by [`pair`]).
 //! It reads the scrape jobs of a Prometheus `prometheus.yml` too ([`load_scrape_jobs`]),
 //! ignoring every key a gateway does not care about, for `scrapegate check scrape-config`.
 //!
@@ -77,7 +77,7 @@ mod validate;
 mod warnings;
 mod yaml;
 
-pub use policy::{check_pair, load_policy, referenced_policy_files};
+pub use policy::{load_policy, pair, referenced_policy_files};
 pub use schema::RawConfig;
 pub use scrape::{Material, ScrapeCredentials, ScrapeJob, ScrapeTls, load_scrape_jobs};
 pub use scrapegate_model::{

@@ -185,6 +185,7 @@ fn validate_tls(raw: &RawTls, dir: &Path) -> Result<Option<TlsSettings>, ConfigE
         cert_file: some_path(cert_file),
         key_file: some_path(key_file),
         client_ca_file: some_path(client_ca_file),
+        client_crls: Vec::new(),
     }))
 }
 

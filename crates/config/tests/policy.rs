@@ -1,6 +1,6 @@
 //! `scrapegate.yml`: `load_policy` turns valid files (tokens by `sha256` and by `token_file`,
 //! routes, `allow`, `anonymous`) into a complete `Policy`, and refuses each bad input with one
-//! line naming the file, the line or route or token, and the field; `check_pair` refuses
+//! line naming the file, the line or route or token, and the field; `pair` refuses
 //! `allow.users` that web.yml lacks; `referenced_policy_files` lists what to watch; the example
 //! `config/scrapegate.yml` loads and pairs with `config/web-tls-users.yml`.
 
@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use http::Method;
 use scrapegate_config::{
-    RateLimit, ValidatedConfig, check_pair, decode_web_yml, load_policy, referenced_policy_files,
+    RateLimit, ValidatedConfig, decode_web_yml, pair, load_policy, referenced_policy_files,
 };
 use scrapegate_model::{Allow, Policy};
 use scrapegate_testkit::fixtures::{self, Fixtures};
@@ -576,6 +576,14 @@ const PAIR: &str = "routes:
   - prefix: /open
     upstream: http://127.0.0.1:9102/
 ";
+
+/// The pair rules alone, as `scrapegate_config::pair` runs them.
+fn check_pair(
+    policy: &Policy,
+    web: Option<&ValidatedConfig>,
+) -> Result<(), scrapegate_config::ConfigError> {
+    pair(web.cloned(), Some(policy.clone())).map(|_| ())
+}
 
 #[test]
 fn check_pair_accepts_users_web_yml_has() {

@@ -20,7 +20,7 @@ pub mod web;
 pub use bcrypt::{GoBcryptError, GoBcryptHash};
 pub use policy::{Allow, BearerToken, Identity, Policy, RouteRule};
 pub use tls::{
-    CipherSuite, ClientAuth, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion,
+    CipherSuite, ClientAuth, ClientCrl, Curve, KeyType, ServerCertificate, TlsSettings, TlsVersion,
 };
-pub use upstream::UpstreamUrl;
+pub use upstream::{UpstreamTls, UpstreamTransport, UpstreamUrl};
 pub use web::{ConfigSet, RateLimit, User, ValidatedConfig};

@@ -7,7 +7,8 @@ use std::path::PathBuf;
 
 use http::Method;
 
-use crate::upstream::UpstreamUrl;
+use crate::tls::ClientCrl;
+use crate::upstream::{UpstreamTransport, UpstreamUrl};
 
 /// A configured bearer token: its name (used in rules, logs and metrics) and the SHA-256 of
 /// the token.
@@ -90,6 +91,8 @@ pub struct RouteRule {
     /// The upstream (`http://host:port[/path]`, parsed with [`UpstreamUrl::parse`]); a path
     /// in it replaces the prefix.
     pub upstream: UpstreamUrl,
+    /// TLS toward the upstream (`https://`, `upstream_tls`) and `unix_socket`.
+    pub transport: UpstreamTransport,
     /// `None`: anyone web.yml authenticates (today's behaviour).
     pub allow: Option<Allow>,
     /// Exact, normalised request paths served without credentials.
@@ -105,7 +108,10 @@ pub struct Policy {
     pub tokens: Vec<BearerToken>,
     /// Routes in file order.
     pub routes: Vec<RouteRule>,
-    /// Every file the policy depends on (scrapegate.yml first, then token files), for the
-    /// watcher.
+    /// `tls.client_crl_files`, parsed (their signatures are checked when paired with web.yml,
+    /// which names the client CA).
+    pub client_crls: Vec<ClientCrl>,
+    /// Every file the policy depends on (scrapegate.yml first, then token files, route TLS
+    /// files and CRLs), for the watcher.
     pub files: Vec<PathBuf>,
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use rustls::sign::CertifiedKey;
-use rustls_pki_types::CertificateDer;
+use rustls_pki_types::{CertificateDer, CertificateRevocationListDer};
 
 /// A TLS protocol version as web.yml names it. `Default` is Go's zero value (a null field or a
 /// null section): Go then uses its defaults, TLS 1.2 as the minimum and TLS 1.3 as the maximum.
@@ -316,4 +316,23 @@ pub struct TlsSettings {
     pub key_file: Option<PathBuf>,
     /// See `cert_file`.
     pub client_ca_file: Option<PathBuf>,
+    /// Revocation lists for client certificates. web.yml has no such key: they come from
+    /// scrapegate.yml's `tls.client_crl_files` and are put here when the two files are paired,
+    /// after checking each is signed by a client CA and the mode verifies certificates.
+    pub client_crls: Vec<ClientCrl>,
+}
+
+/// One certificate revocation list for client certificates, parsed, its signature checked
+/// against a client CA.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ClientCrl {
+    /// The file it was read from (joined with scrapegate.yml's directory).
+    pub file: PathBuf,
+    /// The list as DER (a PEM file is decoded).
+    pub der: CertificateRevocationListDer<'static>,
+    /// `nextUpdate` in Unix seconds, when the list has one: past it, the list is stale (still
+    /// applied, and warned about).
+    pub next_update_unix: Option<i64>,
+    /// How many certificates it revokes, for the log.
+    pub revoked: usize,
 }

@@ -26,6 +26,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Subcommand;
+use scrapegate_model::ConfigSet;
 
 /// What `check` can validate.
 #[derive(Debug, Subcommand)]
@@ -113,16 +114,20 @@ fn config(file: &Path, web_config_file: Option<&Path>) -> ExitCode {
         }
     };
     let checked = scrapegate_config::load_policy(file)
-        .and_then(|policy| scrapegate_config::check_pair(&policy, web.as_ref()));
+        .and_then(|policy| scrapegate_config::pair(web, Some(policy)))
+        .map_err(|e| e.to_string())
+        .and_then(|set| set_warnings(&set));
     let shown = file.display().to_string();
     match checked {
-        Ok(()) => {
+        Ok(warnings) => {
+            for warning in warnings {
+                eprintln!("{shown} WARNING: {warning}");
+            }
             eprintln!("{shown} SUCCESS");
             ExitCode::SUCCESS
         }
-        Err(e) => {
+        Err(text) => {
             // The policy's errors start with the file's name; the verdict line already has it.
-            let text = e.to_string();
             let reason = text
                 .strip_prefix(shown.as_str())
                 .and_then(|r| r.strip_prefix(": "))
@@ -131,6 +136,32 @@ fn config(file: &Path, web_config_file: Option<&Path>) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// What start-up would say about a paired set beyond loading it: the TLS plan (with the client
+/// CRLs; a stale list is a warning) and each route's upstream TLS (verification off, no
+/// roots). An error is what would stop the gateway from starting.
+fn set_warnings(set: &ConfigSet) -> Result<Vec<String>, String> {
+    let mut warnings = Vec::new();
+    if let Some(web) = &set.web
+        && let Some(tls) = &web.tls
+    {
+        let plan = scrapegate_tls::plan(tls, web.http2)
+            .map_err(|e| format!("{}: tls_server_config: {e}", web.path.display()))?;
+        warnings.extend(plan.warnings);
+    }
+    for route in set.policy.iter().flat_map(|p| &p.routes) {
+        if let Some(tls) = &route.transport.tls {
+            scrapegate_tls::upstream_client_tls(
+                tls,
+                route.upstream.host(),
+                &route.prefix,
+                &mut warnings,
+            )
+            .map_err(|e| e.to_string())?;
+        }
+    }
+    Ok(warnings)
 }
 
 /// `check web-config`: promtool's behaviour, file by file.

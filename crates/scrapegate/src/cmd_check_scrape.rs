@@ -34,7 +34,7 @@ use scrapegate_auth::BearerTokens;
 use scrapegate_config::{
     Material, ScrapeCredentials, ScrapeJob, TlsSettings, User, ValidatedConfig,
 };
-use scrapegate_model::{Allow, Identity};
+use scrapegate_model::{Allow, ConfigSet, Identity};
 use scrapegate_server::Routes;
 
 /// The gateway the two files describe, as far as admission goes.
@@ -58,23 +58,22 @@ pub fn run(
         Some((_, Ok(web))) => Some(web),
         Some((w, Err(e))) => return failed(w, &e.to_string()),
     };
+    let policy = match config_file.map(|f| (f, scrapegate_config::load_policy(f))) {
+        None => None,
+        Some((_, Ok(policy))) => Some(policy),
+        Some((file, Err(e))) => return failed(file, &e.to_string()),
+    };
+    // Paired as the gateway pairs them: client CRLs join web.yml's TLS settings.
+    let ConfigSet { web, policy } = match scrapegate_config::pair(web, policy) {
+        Ok(set) => set,
+        Err(e) => return failed(config_file.unwrap_or(prometheus_yml), &e.to_string()),
+    };
     if let (Some(w), Some(tls)) = (web_config_file, web.as_ref().and_then(|w| w.tls.as_ref())) {
         let http2 = web.as_ref().is_some_and(|w| w.http2);
         if let Err(e) = scrapegate_tls::plan(tls, http2) {
             return failed(w, &format!("the server would refuse to start: {e}"));
         }
     }
-    let policy = match config_file {
-        None => None,
-        Some(file) => {
-            match scrapegate_config::load_policy(file)
-                .and_then(|p| scrapegate_config::check_pair(&p, web.as_ref()).map(|()| p))
-            {
-                Ok(policy) => Some(policy),
-                Err(e) => return failed(file, &e.to_string()),
-            }
-        }
-    };
     let jobs = match scrapegate_config::load_scrape_jobs(prometheus_yml) {
         Ok(jobs) => jobs,
         Err(e) => return failed(prometheus_yml, &e.to_string()),

@@ -24,7 +24,9 @@ use crate::front::tls::TlsFront;
 use crate::front::{Front, Readiness};
 use crate::gate::GateState;
 use crate::gate::trace::Trace;
-use crate::generation::{self, Fixed, Generation, ReloadError, ReloadReport, RouteConflict};
+use crate::generation::{
+    self, Fixed, Generation, GenerationError, Pools, ReloadError, ReloadReport,
+};
 use crate::options::{ServerOptions, builders};
 use crate::routes::Routes;
 use crate::telemetry::{Metrics, Telemetry};
@@ -36,9 +38,10 @@ pub enum GatewayError {
     /// The TLS settings cannot be served.
     #[error("tls_server_config: {0}")]
     Tls(#[source] TlsError),
-    /// Routes come from both the flags and scrapegate.yml.
+    /// Routes come from both the flags and scrapegate.yml, or a route's upstream TLS cannot
+    /// be set up.
     #[error(transparent)]
-    Routes(RouteConflict),
+    Routes(GenerationError),
 }
 
 /// A running gateway. Cheap to clone; every clone is the same gateway.
@@ -81,6 +84,20 @@ fn unix_now() -> f64 {
         .unwrap_or(0.0)
 }
 
+/// `scrapegate_tls_crl_next_update_seconds`: one sample per client CRL in force that has a
+/// nextUpdate (lists dropped by a reload disappear).
+fn set_crl_gauges(metrics: &Metrics, front: &TlsFront) {
+    metrics.crl_next_update.clear();
+    for (file, next_update) in front.crl_next_updates() {
+        if let Some(next) = next_update {
+            metrics
+                .crl_next_update
+                .get_or_create(&[("file", file.display().to_string())])
+                .set(next);
+        }
+    }
+}
+
 impl Gateway {
     /// Builds the gateway from a start-up web.yml alone (`None`: no web.yml, plain HTTP, no
     /// auth) and the flags' routes. Returns the TLS plan's warnings to log.
@@ -115,16 +132,23 @@ impl Gateway {
                 (Some(front), cfg.http2)
             }
         };
-        let generation = Generation::of(set, 1, &flag_routes).map_err(GatewayError::Routes)?;
         let users = cfg.map_or(&[][..], |c| &c.users);
         let auth = Arc::new(Authenticator::new(users, opts.auth.clone()));
         let telemetry = Arc::new(Telemetry::new(&auth));
         let metrics = Arc::clone(&telemetry.metrics);
+        let pools = Pools {
+            opts: &opts.upstream,
+            metrics: &metrics,
+            previous: None,
+        };
+        let generation = Generation::of(set, 1, &flag_routes, &pools, &mut warnings)
+            .map_err(GatewayError::Routes)?;
         metrics.reload_last_successful.set(1);
         metrics.reload_last_success_timestamp.set(unix_now());
         metrics.config_generation.set(1);
         if let Some(front) = &tls {
             metrics.cert_not_after.set(front.cert_not_after());
+            set_crl_gauges(&metrics, front);
         }
         let gate = Arc::new(GateState {
             generation: ArcSwap::from_pointee(generation),
@@ -215,6 +239,7 @@ impl Gateway {
                 tls,
                 http2: inner.front.http2,
                 flag_routes: &inner.flag_routes,
+                upstream: &inner.front.opts.upstream,
             };
             let next = self.generation() + 1;
             generation::prepare(set, next, &fixed, &inner.gate)
@@ -241,6 +266,9 @@ impl Gateway {
             .set(i64::try_from(report.generation).unwrap_or(i64::MAX));
         if let Some(tls) = &report.tls {
             m.cert_not_after.set(tls.cert_not_after_unix);
+        }
+        if let Some(front) = &self.inner.front.tls {
+            set_crl_gauges(m, front);
         }
     }
 

@@ -20,6 +20,8 @@ use crate::front::tls::TlsFront;
 use crate::gate::GateState;
 use crate::ratelimit::RateLimiter;
 use crate::routes::Routes;
+use crate::telemetry::Metrics;
+use crate::upstream::UpstreamOptions;
 
 /// The gate's request-path state of one config generation, loaded once per request.
 #[derive(Debug)]
@@ -37,20 +39,40 @@ pub(crate) struct Generation {
     pub(crate) number: u64,
 }
 
+/// What the routes' own pools (TLS, unix sockets) are built with.
+pub(crate) struct Pools<'a> {
+    pub(crate) opts: &'a UpstreamOptions,
+    pub(crate) metrics: &'a Metrics,
+    /// The generation serving, whose pools are kept where a route is unchanged.
+    pub(crate) previous: Option<&'a Generation>,
+}
+
 impl Generation {
     /// The state `set` asks for, as generation `number`; `flag_routes` serve unless
-    /// scrapegate.yml has routes of its own.
+    /// scrapegate.yml has routes of its own. Upstream TLS warnings go to `warnings`.
     pub(crate) fn of(
         set: &ConfigSet,
         number: u64,
         flag_routes: &Routes,
-    ) -> Result<Self, RouteConflict> {
+        pools: &Pools<'_>,
+        warnings: &mut Vec<String>,
+    ) -> Result<Self, GenerationError> {
         let policy = set.policy.as_ref();
-        let routes = match policy.filter(|p| !p.routes.is_empty()) {
-            Some(_) if !flag_routes.is_empty() => return Err(RouteConflict),
+        let mut routes = match policy.filter(|p| !p.routes.is_empty()) {
+            Some(_) if !flag_routes.is_empty() => {
+                return Err(GenerationError::Routes(RouteConflict));
+            }
             Some(p) => Routes::from_rules(&p.routes),
             None => flag_routes.clone(),
         };
+        routes
+            .connect(
+                pools.previous.map(|g| &g.routes),
+                pools.opts,
+                pools.metrics,
+                warnings,
+            )
+            .map_err(GenerationError::UpstreamTls)?;
         Ok(Self {
             headers: set
                 .web
@@ -65,6 +87,17 @@ impl Generation {
             number,
         })
     }
+}
+
+/// Why the request-path state of a generation cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum GenerationError {
+    /// Routes come from both the flags and scrapegate.yml.
+    #[error(transparent)]
+    Routes(RouteConflict),
+    /// A route's upstream TLS cannot be set up.
+    #[error("{0}")]
+    UpstreamTls(#[source] TlsError),
 }
 
 /// Routes given both by `--upstream`/`--route` and by scrapegate.yml's `routes`.
@@ -91,9 +124,10 @@ pub enum ReloadError {
     /// The TLS settings cannot be served: the same check that refuses them at start-up.
     #[error("tls_server_config: {0}")]
     Tls(#[source] TlsError),
-    /// scrapegate.yml now has routes while the flags give routes too.
+    /// scrapegate.yml now has routes while the flags give routes too, or a route's upstream
+    /// TLS cannot be set up.
     #[error(transparent)]
-    Routes(RouteConflict),
+    Routes(GenerationError),
 }
 
 /// What a committed reload changed.
@@ -124,6 +158,7 @@ pub(crate) struct Fixed<'a> {
     pub(crate) tls: Option<&'a TlsFront>,
     pub(crate) http2: bool,
     pub(crate) flag_routes: &'a Routes,
+    pub(crate) upstream: &'a UpstreamOptions,
 }
 
 /// Builds the next generation from `set` beside the one serving. Nothing request-visible
@@ -138,7 +173,7 @@ pub(crate) fn prepare(
     let no_tls = None;
     let cfg_tls = set.web.as_ref().map_or(&no_tls, |w| &w.tls);
     let cfg_http2 = set.web.as_ref().is_some_and(|w| w.http2);
-    let (tls, warnings) = match (fixed.tls, cfg_tls) {
+    let (tls, mut warnings) = match (fixed.tls, cfg_tls) {
         (None, Some(_)) => return Err(ReloadError::TlsToggle { enable: true }),
         (Some(_), None) => return Err(ReloadError::TlsToggle { enable: false }),
         (None, None) => (None, Vec::new()),
@@ -155,7 +190,14 @@ pub(crate) fn prepare(
         }
     };
     let http2_needs_restart = (tls.is_some() && cfg_http2 != http2).then_some(cfg_http2);
-    let generation = Generation::of(set, number, fixed.flag_routes).map_err(ReloadError::Routes)?;
+    let serving = gate.generation.load();
+    let pools = Pools {
+        opts: fixed.upstream,
+        metrics: &gate.metrics,
+        previous: Some(&serving),
+    };
+    let generation = Generation::of(set, number, fixed.flag_routes, &pools, &mut warnings)
+        .map_err(ReloadError::Routes)?;
     let users = set.web.as_ref().map_or(&[][..], |w| &w.users);
     Ok(Prepared {
         generation,

@@ -53,10 +53,7 @@ impl Source for ConfigSource {
             .as_deref()
             .map(scrapegate_config::load_policy)
             .transpose()?;
-        if let Some(policy) = &policy {
-            scrapegate_config::check_pair(policy, web.as_ref())?;
-        }
-        Ok(ConfigSet { web, policy })
+        scrapegate_config::pair(web, policy)
     }
 
     fn files(config: &ConfigSet) -> Vec<PathBuf> {

@@ -12,9 +12,11 @@ use http::HeaderValue;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
-use scrapegate_model::{Allow, RouteRule, UpstreamUrl};
+use scrapegate_model::{Allow, RouteRule, UpstreamTransport, UpstreamUrl};
+use scrapegate_tls::TlsError;
 
-use crate::telemetry::ChildCache;
+use crate::telemetry::{ChildCache, Metrics};
+use crate::upstream::{RoutePool, UpstreamOptions};
 
 /// One upstream target, parsed by the model crate (flags and scrapegate.yml alike).
 pub type Target = UpstreamUrl;
@@ -26,6 +28,11 @@ pub struct Route {
     pub prefix: String,
     /// Where admitted requests go.
     pub target: Target,
+    /// TLS and unix socket toward the upstream (from the URL's scheme for the flags' routes).
+    pub transport: UpstreamTransport,
+    /// The route's own connection pool when its transport is not plain TCP (set by
+    /// [`Routes::connect`]); plain TCP uses the shared pool.
+    pub(crate) pool: Option<Arc<RoutePool>>,
     /// Who may use the route (`None`: anyone authenticated).
     pub allow: Option<Allow>,
     /// Exact paths served without credentials.
@@ -78,6 +85,8 @@ impl Route {
         Self {
             label: Arc::from(prefix.as_str()),
             prefix,
+            transport: UpstreamTransport::of_url(&target),
+            pool: None,
             target,
             allow: None,
             anonymous: Vec::new(),
@@ -146,6 +155,7 @@ impl Routes {
                         let names: Vec<&str> = methods.iter().map(http::Method::as_str).collect();
                         HeaderValue::try_from(names.join(", ")).ok()
                     }),
+                transport: rule.transport.clone(),
                 ..Route::open(rule.prefix.clone(), rule.upstream.clone())
             })
             .collect();
@@ -155,6 +165,50 @@ impl Routes {
     fn sorted(mut routes: Vec<Route>) -> Self {
         routes.sort_by_key(|r| std::cmp::Reverse(r.prefix.len()));
         Self { routes }
+    }
+
+    /// Gives every route whose transport is not plain TCP its own pool: the one of the same
+    /// route in `previous` (the generation serving) when its upstream and transport are
+    /// unchanged, so its connections stay open, or a new one. TLS warnings go to `warnings`.
+    pub(crate) fn connect(
+        &mut self,
+        previous: Option<&Routes>,
+        opts: &UpstreamOptions,
+        metrics: &Metrics,
+        warnings: &mut Vec<String>,
+    ) -> Result<(), TlsError> {
+        for route in &mut self.routes {
+            if route.transport.is_plain_tcp() {
+                continue;
+            }
+            let kept = previous
+                .and_then(|p| p.routes.iter().find(|r| r.prefix == route.prefix))
+                .and_then(|r| r.pool.as_ref())
+                .filter(|pool| pool.serves(&route.target, &route.transport));
+            route.pool = Some(match kept {
+                Some(pool) => {
+                    // Warnings are for every load, kept pool or not.
+                    if let Some(tls) = &route.transport.tls {
+                        scrapegate_tls::upstream_client_tls(
+                            tls,
+                            route.target.host(),
+                            &route.label,
+                            warnings,
+                        )?;
+                    }
+                    Arc::clone(pool)
+                }
+                None => Arc::new(RoutePool::build(
+                    &route.label,
+                    &route.target,
+                    &route.transport,
+                    opts,
+                    metrics,
+                    warnings,
+                )?),
+            });
+        }
+        Ok(())
     }
 
     /// True when no upstream is configured at all.
@@ -277,7 +331,7 @@ mod tests {
 
     #[test]
     fn bad_urls_are_refused() {
-        assert!(Target::parse("https://x").is_err());
+        assert!(Target::parse("ftp://x").is_err());
         assert!(Target::parse("127.0.0.1:9100").is_err());
         assert!(Routes::new(None, &["node=http://x".into()]).is_err());
         assert!(Routes::new(None, &["/a".into()]).is_err());

@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose,
-    PublicKeyData, SignatureAlgorithm,
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer,
+    KeyPair, KeyUsagePurpose, PublicKeyData, RevocationReason, RevokedCertParams,
+    SerialNumber, SignatureAlgorithm,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use scrapegate_model::{KeyType, ServerCertificate};
@@ -291,6 +292,49 @@ impl Ca {
     pub fn write(&self, path: &Path) {
         std::fs::write(path, &self.cert_pem).expect("write CA certificate");
     }
+
+    /// [`Ca::crl_der`] as PEM (`X509 CRL`).
+    pub fn crl(&self, revoked: &[&Leaf], stale: bool) -> String {
+        pem("X509 CRL", &self.crl_der(revoked, stale))
+    }
+
+    /// A CRL (DER) signed by this CA revoking `revoked`: current (this update 2025-01-01,
+    /// next update 2099-01-01), or `stale` (next update 2021-01-01, long past).
+    pub fn crl_der(&self, revoked: &[&Leaf], stale: bool) -> Vec<u8> {
+        let (this_update, next_update) = if stale {
+            ((2020, 1, 1), (2021, 1, 1))
+        } else {
+            ((2025, 1, 1), (2099, 1, 1))
+        };
+        let params = CertificateRevocationListParams {
+            this_update: rcgen::date_time_ymd(this_update.0, this_update.1, this_update.2),
+            next_update: rcgen::date_time_ymd(next_update.0, next_update.1, next_update.2),
+            crl_number: SerialNumber::from(1u64),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|leaf| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(&serial(&leaf.cert_der)),
+                    revocation_time: rcgen::date_time_ymd(2025, 1, 1),
+                    reason_code: Some(RevocationReason::KeyCompromise),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: rcgen::KeyIdMethod::Sha256,
+        };
+        params
+            .signed_by(&self.issuer)
+            .expect("sign CRL")
+            .der()
+            .to_vec()
+    }
+}
+
+/// The serial number of a DER certificate, as its DER INTEGER content.
+fn serial(der: &[u8]) -> Vec<u8> {
+    use x509_parser::prelude::{FromDer, X509Certificate};
+    let (_, cert) = X509Certificate::from_der(der).expect("a certificate");
+    cert.raw_serial().to_vec()
 }
 
 /// `spec` signed with its own key.

@@ -20,5 +20,6 @@ pub fn tls_settings(server: &Leaf) -> TlsSettings {
         cert_file: None,
         key_file: None,
         client_ca_file: None,
+        client_crls: Vec::new(),
     }
 }

@@ -89,7 +89,15 @@ impl ClientVerifier {
         }
 
         let chain = if s.client_auth.verifies_chain() && !roots.is_empty() {
+            // Revocation of the leaf only, and only where a configured list covers its
+            // issuer: the lists are the operator's deny-lists for client certificates, not a
+            // requirement that every CA in the chain publish one. A list past its nextUpdate
+            // is still applied (webpki's default; the plan warns about it).
+            let crls = s.client_crls.iter().map(|c| c.der.clone());
             WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                .with_crls(crls)
+                .only_check_end_entity_revocation()
+                .allow_unknown_revocation_status()
                 .build()
                 .ok()
         } else {
@@ -175,11 +183,10 @@ fn check_validity(cert: &X509Certificate<'_>, now: UnixTime) -> Result<(), Certi
 /// verdict may be stale by now. In the verifying modes the stored leaf must still be within its
 /// validity period at `now`: `certificate_expired` otherwise (the label a full handshake with
 /// that certificate gets; also for not-yet-valid, as rustls maps both to that alert).
-/// `client_allowed_sans` and a missing certificate are checked for every connection by the
-/// acceptor's post-handshake policy.
-///
-/// This is the one place for checks of resumed sessions: revocation of the stored chain
-/// (issue 14's CRLs) belongs here too.
+/// The leaf must also not be revoked by a list of the generation in force
+/// (`certificate_revoked`), which may be newer than the session. `client_allowed_sans` and a
+/// missing certificate are checked for every connection by the acceptor's post-handshake
+/// policy.
 pub(crate) fn check_resumed_client(
     policy: &ConnPolicy,
     chain: &[CertificateDer<'_>],
@@ -193,6 +200,9 @@ pub(crate) fn check_resumed_client(
     };
     let (_, cert) = X509Certificate::from_der(leaf.as_ref()).map_err(|_| "bad_certificate")?;
     check_validity(&cert, now).map_err(|_| "certificate_expired")?;
+    if policy.revocation.revokes(&cert) {
+        return Err("certificate_revoked");
+    }
     Ok(())
 }
 
@@ -268,6 +278,7 @@ mod tests {
         ConnPolicy {
             mode,
             allowed_sans: None,
+            revocation: Arc::default(),
             refuse_all: false,
         }
     }

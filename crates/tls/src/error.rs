@@ -15,12 +15,14 @@ pub enum TlsError {
     Http2Cipher(&'static str),
     /// rustls refused the assembled configuration.
     Rustls(rustls::Error),
+    /// A route's upstream TLS cannot be set up (the text names the route).
+    Upstream(String),
 }
 
 impl fmt::Display for TlsError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::Version(m) | Self::CipherSuites(m) => f.write_str(m),
+            Self::Version(m) | Self::CipherSuites(m) | Self::Upstream(m) => f.write_str(m),
             Self::Http2Cipher(m) => f.write_str(m),
             Self::Rustls(e) => write!(f, "tls: {e}"),
         }

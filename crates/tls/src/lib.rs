@@ -26,8 +26,12 @@
 //!   the session-ID cache holds at most 256 sessions;
 //! * the checks a resumed session must pass again, since rustls resumes without calling the
 //!   verifier: the `client_allowed_sans` list and, in the verifying modes, the stored client
-//!   leaf's validity period (`certificate_expired` otherwise). Issue 14's CRLs belong in the
-//!   same place (`client_auth::check_resumed_client`).
+//!   leaf's validity period (`certificate_expired` otherwise) and the client CRLs of the
+//!   generation in force (`certificate_revoked`), in `client_auth::check_resumed_client`;
+//! * client certificate revocation by scrapegate.yml's `tls.client_crl_files` (webpki at full
+//!   handshakes, the leaf only, a stale list still applied with a warning);
+//! * TLS toward upstreams ([`upstream_client_tls`]): a route's `upstream_tls` as a rustls
+//!   client configuration.
 //!
 //! It does not parse YAML or PEM, read files or open listeners; it depends on the model
 //! crate, not on the config parser or the watcher.
@@ -55,9 +59,11 @@ pub mod kx_p521;
 mod negotiation;
 mod plan;
 mod resumption;
+mod revocation;
 mod sans;
 mod sniff;
 mod state;
+mod upstream;
 mod verify;
 
 pub use acceptor::{AcceptError, ConnInfo, PreparedTls, SwapReport, TlsAcceptor};
@@ -67,4 +73,5 @@ pub use sans::ClientIdentity;
 pub use scrapegate_model::KeyType;
 pub use sniff::PLAIN_HTTP_RESPONSE;
 pub use state::TlsState;
+pub use upstream::{UpstreamClientTls, upstream_client_tls};
 pub use verify::{verify_client_certificate, verify_server_certificate};

@@ -8,11 +8,13 @@ use std::sync::Arc;
 
 use rustls::SupportedProtocolVersion;
 use rustls::crypto::CryptoProvider;
+use rustls_pki_types::UnixTime;
 use scrapegate_model::{CipherSuite, ServerCertificate, TlsSettings, TlsVersion};
 
 use crate::client_auth::ClientVerifier;
 use crate::error::TlsError;
 use crate::negotiation;
+use crate::revocation::Revocation;
 use crate::state::{ConnPolicy, TrustInputs};
 
 /// Go's `http2.ConfigureServer` text for a cipher list without an HTTP/2-required suite.
@@ -56,12 +58,19 @@ pub fn plan(settings: &TlsSettings, http2: bool) -> Result<TlsPlan, TlsError> {
         negotiation::negotiate(settings, settings.certificate.key_type, &mut warnings)?;
     let provider = Arc::new(negotiated.provider);
     let verifier = Arc::new(ClientVerifier::new(settings, &provider, &mut warnings));
+    let now = UnixTime::now().as_secs();
+    let revocation = Revocation::of(
+        &settings.client_crls,
+        i64::try_from(now).unwrap_or(i64::MAX),
+        &mut warnings,
+    );
     Ok(TlsPlan {
         warnings,
         policy: ConnPolicy {
             mode: settings.client_auth,
             allowed_sans: settings.client_allowed_sans.as_deref().map(Arc::from),
             refuse_all: negotiated.refuse_all,
+            revocation: Arc::new(revocation),
         },
         trust: TrustInputs::of(settings),
         provider,

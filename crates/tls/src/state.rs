@@ -11,6 +11,7 @@ use scrapegate_model::{ClientAuth, KeyType, TlsSettings};
 use crate::error::TlsError;
 use crate::plan::TlsPlan;
 use crate::resumption::Resumption;
+use crate::revocation::Revocation;
 
 /// The inputs that decide who may connect. When any of them changes, earlier sessions must
 /// not resume (spec "deliberately differs" 6), so the ticketer and cache are replaced.
@@ -38,6 +39,9 @@ pub(crate) struct ConnPolicy {
     pub(crate) allowed_sans: Option<Arc<[String]>>,
     /// min_version > max_version: refuse every handshake with protocol_version.
     pub(crate) refuse_all: bool,
+    /// The client CRLs in force, for resumed sessions (full handshakes are checked by the
+    /// verifier).
+    pub(crate) revocation: Arc<Revocation>,
 }
 
 /// A complete, immutable TLS configuration generation.
@@ -70,6 +74,11 @@ impl TlsState {
     /// The client-certificate mode this generation enforces.
     pub fn client_auth(&self) -> ClientAuth {
         self.policy.mode
+    }
+
+    /// Each client CRL's file and `nextUpdate` (Unix seconds; `None` when the list has none).
+    pub fn crl_next_updates(&self) -> &[(std::path::PathBuf, Option<i64>)] {
+        &self.policy.revocation.next_updates
     }
 
     /// True when min_version > max_version, so every handshake is refused.

@@ -1,12 +1,14 @@
 //! `scrapegate.yml`: the optional policy file beside web.yml (bearer tokens, routes, per-route
-//! `allow` rules and anonymous paths), loaded into a [`Policy`].
+//! `allow` rules and anonymous paths, upstream TLS and unix sockets, client CRLs), loaded into
+//! a [`Policy`].
 //!
 //! Unlike web.yml there is no Go implementation to match, so the file is read with serde_yaml
 //! (YAML 1.2) into private structs that refuse unknown keys ([`raw`]), then checked and turned
 //! into the model's types: tokens ([`tokens`]: a `sha256` digest or a `token_file` that is
-//! read, hashed and wiped), routes ([`routes`]: prefix, upstream, `allow`, `anonymous`). The
-//! rules that need web.yml too (`allow.users` must name its users) are [`check_pair`]
-//! ([`pair`]), run on every generation of the pair.
+//! read, hashed and wiped), routes ([`routes`]: prefix, upstream, `allow`, `anonymous`;
+//! [`transport`]: `upstream_tls`, `unix_socket`), client CRLs ([`crl`]). The rules that need
+//! web.yml too (`allow.users` must name its users, a CRL must be signed by a client CA) are
+//! [`pair`], run on every generation of the pair.
 //!
 //! Every error is one line that starts with the file as given and names the line (serde's
 //! errors), the route (`routes[1] (prefix /node)`) or the token
@@ -15,10 +17,12 @@
 //! read at all, whose Go-style text already names it (`open scrapegate.yml: no such file or
 //! directory`).
 
+mod crl;
 mod pair;
 mod raw;
 mod routes;
 mod tokens;
+mod transport;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -29,7 +33,7 @@ use crate::ConfigError;
 use crate::go::{io, path as gopath};
 use raw::RawPolicy;
 
-pub use pair::check_pair;
+pub use pair::pair;
 
 /// Reads, parses and validates a `scrapegate.yml`. Token files (relative to the file's
 /// directory) are read and hashed here; the tokens themselves are not kept.
@@ -42,13 +46,15 @@ pub fn load_policy(path: &Path) -> Result<Policy, ConfigError> {
     let dir = gopath::dir(path);
     let tokens = tokens::validate(raw.bearer_tokens.as_deref().unwrap_or_default(), &dir)
         .map_err(|e| e.in_file(&shown))?;
-    let routes = routes::validate(raw.routes.as_deref().unwrap_or_default(), &tokens)
+    let routes = routes::validate(raw.routes.as_deref().unwrap_or_default(), &tokens, &dir)
         .map_err(|e| e.in_file(&shown))?;
+    let client_crls = crl::load(crl_files(&raw), &dir).map_err(|e| Problem(e).in_file(&shown))?;
     Ok(Policy {
         path: path.to_path_buf(),
         files: files_of(path, &raw, &dir),
         tokens,
         routes,
+        client_crls,
     })
 }
 
@@ -89,16 +95,32 @@ fn read_raw(shown: &str) -> Result<RawPolicy, ConfigError> {
     serde_yaml::from_str(text).map_err(|e| ConfigError::new(format!("{shown}: {e}")))
 }
 
-/// The file first, then each distinct token file.
+/// `tls.client_crl_files` as written (none when absent).
+fn crl_files(raw: &RawPolicy) -> &[String] {
+    raw.tls
+        .as_ref()
+        .and_then(|t| t.client_crl_files.as_deref())
+        .unwrap_or_default()
+}
+
+/// The file first, then each distinct token file, route TLS file and CRL.
 fn files_of(path: &Path, raw: &RawPolicy, dir: &Path) -> Vec<PathBuf> {
+    let tokens = raw
+        .bearer_tokens
+        .iter()
+        .flatten()
+        .filter_map(|t| t.token_file.as_deref().filter(|f| !f.is_empty()))
+        .map(|name| PathBuf::from(gopath::join_dir(dir, name)));
+    let routes = raw
+        .routes
+        .iter()
+        .flatten()
+        .flat_map(|r| transport::files(r, dir));
+    let crls = crl::files(crl_files(raw), dir);
     let mut files = vec![path.to_path_buf()];
-    for token in raw.bearer_tokens.iter().flatten() {
-        let Some(name) = token.token_file.as_deref().filter(|f| !f.is_empty()) else {
-            continue;
-        };
-        let joined = PathBuf::from(gopath::join_dir(dir, name));
-        if !files.contains(&joined) {
-            files.push(joined);
+    for file in tokens.chain(routes).chain(crls) {
+        if !files.contains(&file) {
+            files.push(file);
         }
     }
     files

@@ -1,6 +1,6 @@
 //! The `scrapegate.yml` file as written: private serde structs with unknown keys refused
 //! everywhere, read with serde_yaml (YAML 1.2). Nothing here checks values; that is
-//! [`super::tokens`] and [`super::routes`].
+//! [`super::tokens`], [`super::routes`], [`super::transport`] and [`super::crl`].
 
 use serde::{Deserialize, Deserializer};
 
@@ -12,6 +12,17 @@ pub(super) struct RawPolicy {
     pub bearer_tokens: Option<Vec<RawToken>>,
     #[serde(default)]
     pub routes: Option<Vec<RawRoute>>,
+    /// Additions to web.yml's `tls_server_config` (web.yml itself never gains a key).
+    #[serde(default)]
+    pub tls: Option<RawPolicyTls>,
+}
+
+/// The `tls` section.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicyTls {
+    #[serde(default)]
+    pub client_crl_files: Option<Vec<String>>,
 }
 
 /// One `bearer_tokens` entry: a name and exactly one of `sha256` / `token_file`.
@@ -36,6 +47,29 @@ pub(super) struct RawRoute {
     pub allow: Option<Option<RawAllow>>,
     #[serde(default)]
     pub anonymous: Option<Vec<String>>,
+    /// Outer `None`: absent; `Some(None)`: written with no value, the same as absent.
+    #[serde(default)]
+    pub upstream_tls: Option<RawUpstreamTls>,
+    #[serde(default)]
+    pub unix_socket: Option<String>,
+}
+
+/// A route's `upstream_tls`: the keys of Prometheus's `tls_config` that apply.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawUpstreamTls {
+    #[serde(default)]
+    pub ca_file: Option<String>,
+    #[serde(default)]
+    pub cert_file: Option<String>,
+    #[serde(default)]
+    pub key_file: Option<String>,
+    #[serde(default)]
+    pub server_name: Option<String>,
+    #[serde(default)]
+    pub insecure_skip_verify: Option<bool>,
+    #[serde(default)]
+    pub min_version: Option<String>,
 }
 
 /// A route's `allow`. Each list: outer `None` when absent, `Some(None)` when written with no

@@ -1,5 +1,7 @@
 //! `routes`: the prefix (starts with `/`, normalised, unique; a trailing `/` is dropped as
-//! `--route` drops it), the upstream (an absolute `http://` URL with a host), the `allow` rule
+//! `--route` drops it), the upstream (an absolute `http://` or `https://` URL with a host, as
+//! [`UpstreamUrl::parse`] reads `--route` too) and its transport ([`super::transport`]), the
+//! `allow` rule
 //! (no list present but empty, no duplicates, standard upper-case methods, tokens that
 //! `bearer_tokens` defines) and the `anonymous` paths (normalised, under the route's prefix
 //! and not taken by a longer prefix, so each can match).
@@ -8,10 +10,12 @@ use std::str::FromStr;
 
 use http::Method;
 use http::uri::PathAndQuery;
+use std::path::Path;
+
 use scrapegate_model::{Allow, BearerToken, RouteRule, UpstreamUrl};
 
 use super::raw::{RawAllow, RawRoute};
-use super::{At, Problem};
+use super::{At, Problem, transport};
 
 /// The methods `allow.methods` accepts, as HTTP writes them.
 const METHODS: [&str; 9] = [
@@ -22,6 +26,7 @@ const METHODS: [&str; 9] = [
 pub(super) fn validate(
     raw: &[RawRoute],
     tokens: &[BearerToken],
+    dir: &Path,
 ) -> Result<Vec<RouteRule>, Problem> {
     let mut routes: Vec<RouteRule> = Vec::with_capacity(raw.len());
     for (i, entry) in raw.iter().enumerate() {
@@ -39,6 +44,7 @@ pub(super) fn validate(
         }
         let upstream =
             UpstreamUrl::parse(&entry.upstream).map_err(|e| Problem::field(at, "upstream", e))?;
+        let transport = transport::validate(entry, &upstream, dir, at)?;
         let allow = match &entry.allow {
             None => None,
             Some(allow) => Some(self::allow(allow.as_ref(), tokens, at)?),
@@ -46,6 +52,7 @@ pub(super) fn validate(
         routes.push(RouteRule {
             prefix,
             upstream,
+            transport,
             allow,
             anonymous: Vec::new(),
         });
@@ -103,9 +110,6 @@ fn path_problem(path: &str) -> Option<&'static str> {
     None
 }
 
-/// An absolute `http://` URL with a host, parsed as `--route` parses it
-/// ([`UpstreamUrl::parse`]), and without what that parse would silently drop or mangle: user
-/// information, a fragment, a port beyond 65535.
 /// A route's `allow`: present means some list or `methods` is given, and no list is empty.
 fn allow(raw: Option<&RawAllow>, tokens: &[BearerToken], at: At<'_>) -> Result<Allow, Problem> {
     let empty = || {

@@ -1,6 +1,6 @@
 //! The proxy listener's app: the gate, then route and forward. The route is resolved before
 //! the gate runs, so the request is counted under its route whatever answers it; forwarding
-//! failures become 502 (unreachable) or 504 (deadline), or 400 and 413 when the client's
+//! failures become 502 (unreachable, TLS handshake) or 504 (deadline), or 400 and 413 when the client's
 //! request body was at fault (counted as client errors, not upstream ones).
 
 use http::{Request, Response, StatusCode};
@@ -116,7 +116,7 @@ impl ProxyApp {
         let metrics = &self.gate.metrics;
         match self
             .upstream
-            .forward(req, &route.target, path, origin)
+            .forward(req, &route.target, route.pool.as_deref(), path, origin)
             .await
         {
             Ok((resp, exchange)) => {
@@ -138,7 +138,7 @@ impl ProxyApp {
                     Metrics::inc(&metrics.upstream_errors, "kind", failure.label());
                 }
                 match failure {
-                    UpstreamFailure::Unreachable => body::bad_gateway(),
+                    UpstreamFailure::Unreachable | UpstreamFailure::Tls => body::bad_gateway(),
                     UpstreamFailure::Timeout(budget) => body::gateway_timeout(&route.label, budget),
                     UpstreamFailure::BadRequestBody => body::bad_request_body(),
                     UpstreamFailure::BodyTooLarge => body::body_too_large(),

@@ -44,6 +44,11 @@ impl TlsFront {
         self.acceptor.commit(prepared)
     }
 
+    /// Each client CRL in force and its `nextUpdate` (Unix seconds).
+    pub(crate) fn crl_next_updates(&self) -> Vec<(std::path::PathBuf, Option<i64>)> {
+        self.acceptor.current().crl_next_updates().to_vec()
+    }
+
     /// `notAfter` of the served certificate (Unix seconds).
     pub(crate) fn cert_not_after(&self) -> i64 {
         self.acceptor.current().cert_not_after_unix

@@ -26,6 +26,8 @@ pub type StaticLabel = [(&'static str, &'static str); 1];
 pub type AuthLabels = [(&'static str, &'static str); 2];
 /// The `route` label alone.
 pub type RouteLabel = [(&'static str, Arc<str>); 1];
+/// The `file` label alone.
+pub type FileLabel = [(&'static str, String); 1];
 
 /// Every metric the gateway exports about itself.
 #[derive(Debug)]
@@ -39,10 +41,13 @@ pub struct Metrics {
     pub rate_limited: Counter,
     /// Time from sending the request upstream to its response headers.
     pub upstream_latency: Family<RouteLabel, Histogram>,
-    /// Upstream failures by kind (`unreachable`: answered 502, `timeout`: answered 504).
+    /// Upstream failures by kind (`unreachable` and `tls`: answered 502, `timeout`: 504).
     pub upstream_errors: Family<StaticLabel, Counter>,
     /// Upstream requests sent again after a pooled connection turned out closed.
     pub upstream_retries: Counter,
+    /// TLS handshakes started with `https://` upstreams, by route: few, as connections are
+    /// pooled.
+    pub upstream_tls_handshakes: Family<RouteLabel, Counter>,
     /// Requests refused as the client's fault before or while forwarding, by `reason`
     /// (`method`: CONNECT/TRACE, 405; `bad_body`: malformed or broken-off body, 400;
     /// `body_too_large`: over `--web.max-request-body-bytes`, 413).
@@ -65,6 +70,8 @@ pub struct Metrics {
     pub config_generation: Gauge,
     /// `notAfter` of the served certificate, Unix seconds.
     pub cert_not_after: Gauge,
+    /// `nextUpdate` of each client CRL, Unix seconds, by file.
+    pub crl_next_update: Family<FileLabel, Gauge>,
     /// `auth_decisions{kind="basic",outcome="allow"}`, resolved on first use.
     pub auth_allowed: ChildCache<Counter>,
 }
@@ -107,6 +114,7 @@ impl Metrics {
             }),
             upstream_errors: Family::default(),
             upstream_retries: Counter::default(),
+            upstream_tls_handshakes: Family::default(),
             client_errors: Family::default(),
             connections_open: Gauge::default(),
             connections_refused: Counter::default(),
@@ -117,6 +125,7 @@ impl Metrics {
             reloads: Family::default(),
             config_generation: Gauge::default(),
             cert_not_after: Gauge::default(),
+            crl_next_update: Family::default(),
             auth_allowed: ChildCache::default(),
         };
         let r = registry;
@@ -149,6 +158,11 @@ impl Metrics {
             "upstream_retries",
             "Upstream requests retried after a pooled connection turned out closed",
             m.upstream_retries.clone(),
+        );
+        r.register(
+            "upstream_tls_handshakes",
+            "TLS handshakes started with https upstreams, by route (connections are pooled)",
+            m.upstream_tls_handshakes.clone(),
         );
         r.register(
             "client_errors",
@@ -199,6 +213,11 @@ impl Metrics {
             "tls_certificate_not_after_seconds",
             "notAfter of the served TLS certificate, Unix seconds",
             m.cert_not_after.clone(),
+        );
+        r.register(
+            "tls_crl_next_update_seconds",
+            "nextUpdate of each client certificate revocation list, Unix seconds, by file",
+            m.crl_next_update.clone(),
         );
         m
     }

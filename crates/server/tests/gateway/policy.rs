@@ -4,7 +4,9 @@
 
 use http::{Method, StatusCode};
 use scrapegate_config::ClientAuth;
-use scrapegate_model::{Allow, BearerToken, ConfigSet, Policy, RouteRule, UpstreamUrl};
+use scrapegate_model::{
+    Allow, BearerToken, ConfigSet, Policy, RouteRule, UpstreamTransport, UpstreamUrl,
+};
 use scrapegate_server::{Gateway, GatewayError, Routes, ServerOptions, listener};
 use scrapegate_testkit::pki::{Eku, dns};
 use sha2::{Digest, Sha256};
@@ -22,9 +24,11 @@ fn token(name: &str, secret: &str) -> BearerToken {
 }
 
 fn route(prefix: &str, upstream: &str, allow: Option<Allow>, anonymous: &[&str]) -> RouteRule {
+    let upstream = UpstreamUrl::parse(upstream).unwrap();
     RouteRule {
         prefix: prefix.into(),
-        upstream: UpstreamUrl::parse(upstream).unwrap(),
+        transport: UpstreamTransport::of_url(&upstream),
+        upstream,
         allow,
         anonymous: anonymous.iter().map(|p| (*p).to_owned()).collect(),
     }
@@ -66,6 +70,7 @@ fn policy_set(upstream: &str) -> ConfigSet {
                 ),
                 route("/admin", &format!("{upstream}/api/admin"), Some(admin), &[]),
             ],
+            client_crls: Vec::new(),
             files: Vec::new(),
         }),
     }
@@ -216,6 +221,7 @@ async fn client_sans_admit_a_verified_client_certificate() {
             path: "scrapegate.yml".into(),
             tokens: Vec::new(),
             routes: vec![route("/", &up.url(), Some(allow), &[])],
+            client_crls: Vec::new(),
             files: Vec::new(),
         }),
     };

@@ -1,5 +1,10 @@
-//! The upstream side: a pooled keep-alive HTTP/1.1 client, header hygiene, deadlines and the
-//! single retry of an idempotent request on a connection that turned out to be closed.
+//! The upstream side: pooled keep-alive clients (one shared by plain-TCP routes, one per
+//! route that speaks TLS or uses a unix socket: [`pool`], [`connect`]), header hygiene,
+//! deadlines and the single retry of an idempotent request on a connection that turned out to
+//! be closed.
+
+mod connect;
+mod pool;
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -14,13 +19,16 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
 use crate::body::{BoxError, ClientBody, GateBody, RequestBody, wrapper_body};
 use crate::routes::{Target, UpstreamPath};
+
+pub use connect::{ConnectError, ConnectKind};
+pub use pool::RoutePool;
 
 /// Prometheus tells the target how long it will wait for the scrape.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
@@ -117,6 +125,8 @@ fn mask(addr: IpAddr, prefix: u8) -> IpAddr {
 pub enum UpstreamFailure {
     /// Nothing listening, connection refused, reset before any response: 502.
     Unreachable,
+    /// The TLS handshake with an `https://` upstream failed: 502.
+    Tls,
     /// The budget (carried) passed before the response headers arrived: 504.
     Timeout(Duration),
     /// The client's request body broke off or was malformed: 400, the client's fault.
@@ -131,6 +141,7 @@ impl UpstreamFailure {
     pub fn label(self) -> &'static str {
         match self {
             Self::Unreachable => "unreachable",
+            Self::Tls => "tls",
             Self::Timeout(_) => "timeout",
             Self::BadRequestBody => "bad_body",
             Self::BodyTooLarge => "body_too_large",
@@ -216,7 +227,7 @@ pub const MIN_BUDGET: Duration = Duration::from_millis(1);
 
 /// Largest read from an upstream connection, and so the largest chunk one response holds in
 /// flight at each step (hyper's default is ~400 KiB; see [`Upstream::new`]).
-const UPSTREAM_READ_BUF: usize = 16 * 1024;
+pub(crate) const UPSTREAM_READ_BUF: usize = 16 * 1024;
 
 impl Upstream {
     /// Builds the client (no connection is opened yet).
@@ -308,10 +319,14 @@ impl Upstream {
     /// streamed response body. A request body longer than `--web.max-request-body-bytes` is
     /// refused before the upstream is contacted when its length is declared, and cut where it
     /// crosses the limit when it is not.
+    ///
+    /// `pool` is the route's own pool (TLS or unix socket); `None` sends over the shared
+    /// plain-TCP pool.
     pub async fn forward<B: RequestBody>(
         &self,
         req: Request<B>,
         target: &Target,
+        pool: Option<&RoutePool>,
         upstream_path: &UpstreamPath,
         origin: &Origin,
     ) -> Result<(Response<GateBody>, Exchange), UpstreamFailure> {
@@ -342,17 +357,16 @@ impl Upstream {
         let mut fault = None;
         let exchange = async {
             if replayable {
-                let first = self.client.request(rebuild(&parts, empty())).await;
+                let first = self.send(pool, rebuild(&parts, empty())).await;
                 match first {
                     Ok(resp) => Ok((resp, false)),
-                    Err(e) if e.is_connect() => Err(UpstreamFailure::Unreachable),
+                    Err(e) if e.is_connect() => Err(connect_failure(&e)),
                     Err(e) => {
                         tracing::debug!(error = %e, "upstream exchange failed, retrying once");
-                        self.client
-                            .request(rebuild(&parts, empty()))
+                        self.send(pool, rebuild(&parts, empty()))
                             .await
                             .map(|r| (r, true))
-                            .map_err(|_| UpstreamFailure::Unreachable)
+                            .map_err(|e| connect_failure(&e))
                     }
                 }
             } else {
@@ -371,11 +385,10 @@ impl Upstream {
                 let (body, watch) = ClientBody::new(body, self.max_request_body_bytes);
                 fault = Some(watch);
                 let req = Request::from_parts(parts, body.boxed());
-                self.client
-                    .request(req)
+                self.send(pool, req)
                     .await
                     .map(|r| (r, false))
-                    .map_err(|_| UpstreamFailure::Unreachable)
+                    .map_err(|e| connect_failure(&e))
             }
         };
         let result = tokio::select! {
@@ -386,10 +399,8 @@ impl Upstream {
         let (resp, retried) = match result {
             Ok(r) => r,
             // A broken upload makes the exchange fail too; it is the client's doing.
-            Err(UpstreamFailure::Unreachable) => {
-                return Err(fault
-                    .and_then(|f| f.fault())
-                    .unwrap_or(UpstreamFailure::Unreachable));
+            Err(e @ (UpstreamFailure::Unreachable | UpstreamFailure::Tls)) => {
+                return Err(fault.and_then(|f| f.fault()).unwrap_or(e));
             }
             Err(e) => return Err(e),
         };
@@ -405,6 +416,32 @@ impl Upstream {
             Exchange { latency, retried },
         ))
     }
+}
+
+impl Upstream {
+    /// Sends over the route's own pool, or the shared one.
+    fn send(&self, pool: Option<&RoutePool>, req: Request<GateBody>) -> ResponseFuture {
+        match pool {
+            Some(pool) => pool.request(req),
+            None => self.client.request(req),
+        }
+    }
+}
+
+/// The failure a client error stands for: a TLS handshake that failed is `Tls`, everything
+/// else (refused, reset, no socket) `Unreachable`.
+fn connect_failure(e: &hyper_util::client::legacy::Error) -> UpstreamFailure {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if let Some(connect) = err.downcast_ref::<ConnectError>() {
+            return match connect.kind {
+                ConnectKind::Tls => UpstreamFailure::Tls,
+                ConnectKind::Unreachable => UpstreamFailure::Unreachable,
+            };
+        }
+        source = err.source();
+    }
+    UpstreamFailure::Unreachable
 }
 
 /// `d` in seconds with at most three decimals, as Prometheus writes the scrape timeout
