@@ -242,7 +242,7 @@ fn bad_files_and_their_errors() {
         // Unknown keys, anywhere, with serde's message and line.
         (
             "routes: []\nbearer_token: []\n".into(),
-            "{dir}/scrapegate.yml: unknown field `bearer_token`, expected `bearer_tokens` or `routes` at line 2 column 1",
+            "{dir}/scrapegate.yml: unknown field `bearer_token`, expected one of `bearer_tokens`, `routes`, `tls` at line 2 column 1",
         ),
         (
             "bearer_tokens:\n  - name: a\n    sha265: abc\n".into(),
@@ -250,7 +250,7 @@ fn bad_files_and_their_errors() {
         ),
         (
             format!("{route}    upsteam: x\n"),
-            "{dir}/scrapegate.yml: routes[0]: unknown field `upsteam`, expected one of `prefix`, `upstream`, `allow`, `anonymous` at line 4 column 5",
+            "{dir}/scrapegate.yml: routes[0]: unknown field `upsteam`, expected one of `prefix`, `upstream`, `allow`, `anonymous`, `upstream_tls`, `unix_socket` at line 4 column 5",
         ),
         (
             format!("{route}    allow:\n      user: [a]\n"),
@@ -376,8 +376,8 @@ fn bad_files_and_their_errors() {
             "{dir}/scrapegate.yml: routes[0] (prefix /a): upstream: invalid upstream URL \"http://h:1 x\": invalid uri character",
         ),
         (
-            "routes:\n  - prefix: /a\n    upstream: https://h:1/\n".into(),
-            "{dir}/scrapegate.yml: routes[0] (prefix /a): upstream: upstream URL \"https://h:1/\": only http:// upstreams are supported",
+            "routes:\n  - prefix: /a\n    upstream: ftp://h:1/\n".into(),
+            "{dir}/scrapegate.yml: routes[0] (prefix /a): upstream: upstream URL \"ftp://h:1/\": the scheme must be http:// or https://",
         ),
         (
             "routes:\n  - prefix: /a\n    upstream: 127.0.0.1:9100\n".into(),

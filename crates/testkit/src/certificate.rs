@@ -37,3 +37,15 @@ pub fn server_chain(chain: &[CertificateDer<'static>], key_der: &[u8]) -> Server
         key_type,
     }
 }
+
+/// A [`scrapegate_model::ClientCrl`] for a DER CRL, as the config crate loads one from `file`.
+pub fn client_crl(der: Vec<u8>, file: &str) -> scrapegate_model::ClientCrl {
+    use x509_parser::revocation_list::CertificateRevocationList;
+    let (_, list) = CertificateRevocationList::from_der(&der).expect("a DER CRL");
+    scrapegate_model::ClientCrl {
+        file: file.into(),
+        next_update_unix: list.next_update().map(|t| t.timestamp()),
+        revoked: list.iter_revoked_certificates().count(),
+        der: der.into(),
+    }
+}

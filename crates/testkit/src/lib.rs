@@ -59,7 +59,7 @@ pub mod tools;
 pub mod upstream;
 pub mod wait;
 
-pub use certificate::{server_certificate, server_chain};
+pub use certificate::{client_crl, server_certificate, server_chain};
 pub use credentials::{basic, hash, hash_cost, users};
 pub use echo::EchoServer;
 pub use http_client::Http1;

@@ -48,8 +48,9 @@ pub enum AcceptError {
     Handshake(rustls::Error),
     /// Refused by our own policy outside rustls: `"protocol_version"` (min > max),
     /// `"client_san"` or `"certificate_required"` (post-handshake check, e.g. on resumption),
-    /// `"certificate_expired"` (a resumed session whose client certificate is no longer
-    /// valid, in the verifying modes).
+    /// `"certificate_expired"` / `"certificate_revoked"` (a resumed session whose client
+    /// certificate is no longer valid, or revoked by a client CRL now in force, in the
+    /// verifying modes).
     Refused(&'static str),
     /// Socket error, or the client went away.
     Io(io::Error),
@@ -69,6 +70,7 @@ impl AcceptError {
                 E::InvalidCertificate(c) => match rustls::AlertDescription::from(c.clone()) {
                     rustls::AlertDescription::UnknownCA => "unknown_ca",
                     rustls::AlertDescription::CertificateExpired => "certificate_expired",
+                    rustls::AlertDescription::CertificateRevoked => "certificate_revoked",
                     rustls::AlertDescription::UnsupportedCertificate => "unsupported_certificate",
                     rustls::AlertDescription::DecryptError => "bad_signature",
                     _ => "bad_certificate",

@@ -79,14 +79,7 @@ mod tests {
     use super::*;
 
     fn crl_of(ca: &Ca, revoked: &[&scrapegate_testkit::pki::Leaf], stale: bool) -> ClientCrl {
-        let der = ca.crl_der(revoked, stale);
-        let (_, list) = CertificateRevocationList::from_der(&der).unwrap();
-        ClientCrl {
-            file: "crl.pem".into(),
-            next_update_unix: list.next_update().map(|t| t.timestamp()),
-            revoked: revoked.len(),
-            der: der.into(),
-        }
+        scrapegate_testkit::client_crl(ca.crl_der(revoked, stale), "crl.pem")
     }
 
     #[test]

@@ -39,7 +39,7 @@ pub(super) fn load(files: &[String], dir: &Path) -> Result<Vec<ClientCrl>, Strin
             ));
         }
         for der in ders {
-            crls.push(parse(der, PathBuf::from(&joined)).map_err(|e| format!("{at}: {name}: {e}"))?);
+            crls.push(parse(der, PathBuf::from(&joined)).map_err(|e| format!("{at}: {name} {e}"))?);
         }
     }
     Ok(crls)
@@ -55,10 +55,12 @@ pub(super) fn files(files: &[String], dir: &Path) -> Vec<PathBuf> {
 }
 
 fn parse(der: Vec<u8>, file: PathBuf) -> Result<ClientCrl, String> {
-    let (rest, crl) = CertificateRevocationList::from_der(&der)
-        .map_err(|e| format!("not a certificate revocation list: {e}"))?;
+    // The parser's own text (nom's) tells an operator nothing more than this does.
+    let (rest, crl) = CertificateRevocationList::from_der(&der).map_err(|_| {
+        "is not a certificate revocation list (a PEM X509 CRL block or DER)".to_owned()
+    })?;
     if !rest.is_empty() {
-        return Err("trailing bytes after the certificate revocation list".to_owned());
+        return Err("has trailing bytes after the certificate revocation list".to_owned());
     }
     let next_update_unix = crl.next_update().map(|t| t.timestamp());
     let revoked = crl.iter_revoked_certificates().count();
