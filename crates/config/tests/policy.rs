@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use http::Method;
 use scrapegate_config::{
-    RateLimit, ValidatedConfig, decode_web_yml, pair, load_policy, referenced_policy_files,
+    RateLimit, ValidatedConfig, decode_web_yml, load_policy, pair, referenced_policy_files,
 };
 use scrapegate_model::{Allow, Policy};
 use scrapegate_testkit::fixtures::{self, Fixtures};

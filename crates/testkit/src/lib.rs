@@ -55,6 +55,7 @@ pub mod settings;
 pub mod short_lived;
 pub mod site;
 pub mod tls_client;
+pub mod tls_upstream;
 pub mod tools;
 pub mod upstream;
 pub mod wait;

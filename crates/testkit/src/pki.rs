@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DnType, IsCa, Issuer,
-    KeyPair, KeyUsagePurpose, PublicKeyData, RevocationReason, RevokedCertParams,
-    SerialNumber, SignatureAlgorithm,
+    KeyPair, KeyUsagePurpose, PublicKeyData, RevocationReason, RevokedCertParams, SerialNumber,
+    SignatureAlgorithm,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use scrapegate_model::{KeyType, ServerCertificate};

@@ -89,8 +89,8 @@ pub struct Seen {
 pub struct TestUpstream {
     /// Where it listens.
     pub addr: SocketAddr,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    hits: Arc<AtomicUsize>,
+    pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
+    pub(crate) hits: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -170,7 +170,9 @@ impl TestUpstream {
     }
 }
 
-async fn answer(
+/// What the upstreams of this kit answer (see the module doc); shared with
+/// [`crate::tls_upstream`].
+pub(crate) async fn answer(
     opts: &UpstreamOptions,
     seen: &Mutex<Vec<Seen>>,
     hits: &AtomicUsize,

@@ -90,7 +90,11 @@ mod tests {
         let kept = ca.client("kept", vec![dns("k.example")], vec![]);
         let elsewhere = other_ca.client("elsewhere", vec![dns("e.example")], vec![]);
         let mut warnings = Vec::new();
-        let r = Revocation::of(&[crl_of(&ca, &[&revoked], false)], 1_800_000_000, &mut warnings);
+        let r = Revocation::of(
+            &[crl_of(&ca, &[&revoked], false)],
+            1_800_000_000,
+            &mut warnings,
+        );
         assert!(warnings.is_empty(), "{warnings:?}");
         assert!(r.revokes_der(&revoked.cert_der));
         assert!(!r.revokes_der(&kept.cert_der));
@@ -102,10 +106,18 @@ mod tests {
         let ca = Ca::new("client CA");
         let revoked = ca.client("revoked", vec![dns("r.example")], vec![]);
         let mut warnings = Vec::new();
-        let r = Revocation::of(&[crl_of(&ca, &[&revoked], true)], 1_800_000_000, &mut warnings);
+        let r = Revocation::of(
+            &[crl_of(&ca, &[&revoked], true)],
+            1_800_000_000,
+            &mut warnings,
+        );
         assert!(r.revokes_der(&revoked.cert_der));
         assert_eq!(warnings.len(), 1);
-        assert!(warnings[0].contains("crl.pem: its nextUpdate (2021-01-01) has passed"), "{}", warnings[0]);
+        assert!(
+            warnings[0].contains("crl.pem: its nextUpdate (2021-01-01) has passed"),
+            "{}",
+            warnings[0]
+        );
         assert_eq!(r.next_updates[0].1, Some(1_609_459_200));
     }
 }

@@ -70,7 +70,11 @@ async fn full_handshake(
         Err(_) => false,
     };
     let outcome = server.outcome().await.map(|_| ());
-    assert_eq!(outcome.is_ok(), echoed, "the two ends disagree: {outcome:?}");
+    assert_eq!(
+        outcome.is_ok(),
+        echoed,
+        "the two ends disagree: {outcome:?}"
+    );
     outcome
 }
 

@@ -82,44 +82,45 @@ fn upstream_tls(raw: &RawUpstreamTls, dir: &Path, at: At<'_>) -> Result<Upstream
         files.push(PathBuf::from(&joined));
         io::read_file(&joined).map_err(|e| Problem::field(at, &field(name), e))
     };
-    let ca = match nonempty(&raw.ca_file) {
-        None => None,
-        Some(file) => {
-            let pem = read("ca_file", file)?;
-            Some(certificates(&pem).map_err(|e| {
-                Problem::field(at, &field("ca_file"), format_args!("{file}: {e}"))
-            })?)
-        }
-    };
-    let (client_cert, client_key_digest) =
-        match (nonempty(&raw.cert_file), nonempty(&raw.key_file)) {
-            (None, None) => (None, [0; 32]),
-            (Some(cert), Some(key)) => {
-                let cert_pem = read("cert_file", cert)?;
-                let key_pem = read("key_file", key)?;
-                let pair = keypair::x509_key_pair(&cert_pem, &key_pem).map_err(|e| {
-                    Problem::entry(
-                        at,
-                        format_args!("upstream_tls: cert_file {cert} and key_file {key}: {e}"),
-                    )
-                })?;
-                (Some(pair), Sha256::digest(&key_pem).into())
-            }
-            (Some(_), None) => {
-                return Err(Problem::field(
-                    at,
-                    &field("key_file"),
-                    "is missing: cert_file needs its key_file",
-                ));
-            }
-            (None, Some(_)) => {
-                return Err(Problem::field(
-                    at,
-                    &field("cert_file"),
-                    "is missing: key_file needs its cert_file",
-                ));
+    let ca =
+        match nonempty(&raw.ca_file) {
+            None => None,
+            Some(file) => {
+                let pem = read("ca_file", file)?;
+                Some(certificates(&pem).map_err(|e| {
+                    Problem::field(at, &field("ca_file"), format_args!("{file}: {e}"))
+                })?)
             }
         };
+    let (client_cert, client_key_digest) = match (nonempty(&raw.cert_file), nonempty(&raw.key_file))
+    {
+        (None, None) => (None, [0; 32]),
+        (Some(cert), Some(key)) => {
+            let cert_pem = read("cert_file", cert)?;
+            let key_pem = read("key_file", key)?;
+            let pair = keypair::x509_key_pair(&cert_pem, &key_pem).map_err(|e| {
+                Problem::entry(
+                    at,
+                    format_args!("upstream_tls: cert_file {cert} and key_file {key}: {e}"),
+                )
+            })?;
+            (Some(pair), Sha256::digest(&key_pem).into())
+        }
+        (Some(_), None) => {
+            return Err(Problem::field(
+                at,
+                &field("key_file"),
+                "is missing: cert_file needs its key_file",
+            ));
+        }
+        (None, Some(_)) => {
+            return Err(Problem::field(
+                at,
+                &field("cert_file"),
+                "is missing: key_file needs its cert_file",
+            ));
+        }
+    };
     let server_name = match nonempty(&raw.server_name) {
         None => None,
         Some(name) => {

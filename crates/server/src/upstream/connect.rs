@@ -10,8 +10,8 @@ use std::future::Future;
 use std::io;
 use std::path::Path;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
 use http::Uri;
@@ -91,9 +91,11 @@ impl Connector {
 
     async fn connect(mut self, uri: Uri) -> Result<Conn, ConnectError> {
         let stream: Box<dyn Io> = match &self.unix {
-            Some(path) => Box::new(UnixStream::connect(path).await.map_err(|e| {
-                self.failed(ConnectKind::Unreachable, unix_reason(path, &e))
-            })?),
+            Some(path) => Box::new(
+                UnixStream::connect(path)
+                    .await
+                    .map_err(|e| self.failed(ConnectKind::Unreachable, unix_reason(path, &e)))?,
+            ),
             None => {
                 let tcp = tower_service::Service::call(&mut self.tcp, uri)
                     .await
@@ -102,7 +104,7 @@ impl Connector {
             }
         };
         let Some((connector, tls)) = &self.tls else {
-            return Ok(Conn::new(stream, false));
+            return Ok(Conn::new(stream, false, None));
         };
         self.handshakes.inc();
         let stream = connector
@@ -110,7 +112,12 @@ impl Connector {
             .await
             .map_err(|e| self.failed(ConnectKind::Tls, tls_reason(&e)))?;
         let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
-        Ok(Conn::new(Box::new(stream), h2))
+        let watch = TlsWatch {
+            route: Arc::clone(&self.route),
+            failure: TlsFailure::default(),
+            answered: false,
+        };
+        Ok(Conn::new(Box::new(stream), h2, Some(watch)))
     }
 
     fn failed(&self, kind: ConnectKind, reason: String) -> ConnectError {
@@ -174,7 +181,10 @@ fn unix_reason(path: &Path, e: &io::Error) -> String {
 
 /// The rustls error inside a failed handshake, in words.
 fn tls_reason(e: &io::Error) -> String {
-    match e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+    match e
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+    {
         Some(tls) => tls.to_string(),
         None => e.to_string(),
     }
@@ -185,16 +195,76 @@ trait Io: AsyncRead + AsyncWrite + Send + Unpin + 'static {}
 
 impl<T: AsyncRead + AsyncWrite + Send + Unpin + 'static> Io for T {}
 
+/// Why a TLS connection failed after its handshake but before the upstream sent any data, if
+/// it did. With TLS 1.3 the client finishes its handshake first and the server's verdict on
+/// the client certificate comes after: an alert on the first read, or (when the server's
+/// close resets the connection and the alert is lost) just a broken pipe or a closed
+/// connection. Either way the request's error only says "connection closed" (HTTP/2) or
+/// wraps an I/O error (HTTP/1.1), so the connection notes it here; the slot travels in the
+/// connection's info, where [`super::connect_failure`] finds it. A connection that has
+/// delivered data fails as any other (`unreachable`).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct TlsFailure(Arc<OnceLock<String>>);
+
+impl TlsFailure {
+    /// The TLS error, once one happened.
+    pub(crate) fn reason(&self) -> Option<&str> {
+        self.0.get().map(String::as_str)
+    }
+}
+
+/// A TLS connection's route and failure slot.
+struct TlsWatch {
+    route: Arc<str>,
+    failure: TlsFailure,
+    /// True once the upstream has sent application data.
+    answered: bool,
+}
+
+impl TlsWatch {
+    /// Notes a failure of a connection that has not answered yet: the rustls error when
+    /// there is one, else what it most likely is.
+    fn failed(&self, error: Option<&io::Error>) {
+        if self.answered {
+            return;
+        }
+        let reason = match error
+            .and_then(|e| e.get_ref())
+            .and_then(|i| i.downcast_ref::<rustls::Error>())
+        {
+            Some(tls) => tls.to_string(),
+            None => format!(
+                "the upstream closed the connection right after the TLS handshake, before \
+                 answering ({}); with TLS 1.3 this is how a refused or missing client \
+                 certificate shows",
+                error.map_or_else(|| "end of stream".to_owned(), ToString::to_string)
+            ),
+        };
+        if self.failure.0.set(reason).is_ok() {
+            tracing::warn!(
+                route = %self.route,
+                reason = self.failure.reason().unwrap_or_default(),
+                "upstream TLS connection failed"
+            );
+        }
+    }
+}
+
 /// One upstream connection, and whether ALPN chose HTTP/2 on it.
 pub(crate) struct Conn {
-    io: TokioIo<Box<dyn Io>>,
+    io: TokioIo<Watched>,
     h2: bool,
+    failure: Option<TlsFailure>,
 }
 
 impl Conn {
-    fn new(stream: Box<dyn Io>, h2: bool) -> Self {
+    fn new(stream: Box<dyn Io>, h2: bool, watch: Option<TlsWatch>) -> Self {
         Self {
-            io: TokioIo::new(stream),
+            failure: watch.as_ref().map(|w| w.failure.clone()),
+            io: TokioIo::new(Watched {
+                inner: stream,
+                watch,
+            }),
             h2,
         }
     }
@@ -202,12 +272,81 @@ impl Conn {
 
 impl Connection for Conn {
     fn connected(&self) -> Connected {
-        let connected = Connected::new();
+        let mut connected = Connected::new();
+        if let Some(failure) = &self.failure {
+            connected = connected.extra(failure.clone());
+        }
         if self.h2 {
             connected.negotiated_h2()
         } else {
             connected
         }
+    }
+}
+
+/// The stream, with a TLS connection's failures noted until the upstream first answers.
+struct Watched {
+    inner: Box<dyn Io>,
+    watch: Option<TlsWatch>,
+}
+
+impl AsyncRead for Watched {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        let Some(watch) = this.watch.as_mut().filter(|w| !w.answered) else {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        };
+        let before = buf.filled().len();
+        let result = ready!(Pin::new(&mut this.inner).poll_read(cx, buf));
+        match &result {
+            Ok(()) if buf.filled().len() > before => watch.answered = true,
+            Ok(()) if buf.remaining() > 0 => watch.failed(None),
+            Ok(()) => {}
+            Err(e) => watch.failed(Some(e)),
+        }
+        Poll::Ready(result)
+    }
+}
+
+impl AsyncWrite for Watched {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write(cx, buf));
+        if let (Err(e), Some(watch)) = (&result, &self.watch) {
+            watch.failed(Some(e));
+        }
+        Poll::Ready(result)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = ready!(Pin::new(&mut self.inner).poll_write_vectored(cx, bufs));
+        if let (Err(e), Some(watch)) = (&result, &self.watch) {
+            watch.failed(Some(e));
+        }
+        Poll::Ready(result)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

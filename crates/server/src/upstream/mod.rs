@@ -19,8 +19,8 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::{Client, ResponseFuture};
 use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
@@ -428,8 +428,9 @@ impl Upstream {
     }
 }
 
-/// The failure a client error stands for: a TLS handshake that failed is `Tls`, everything
-/// else (refused, reset, no socket) `Unreachable`.
+/// The failure a client error stands for: a TLS connection that failed is `Tls` (at the
+/// handshake, or after it: see [`connect::TlsFailure`]), everything else (refused, reset, no
+/// socket) `Unreachable`. The connector logged the reason.
 fn connect_failure(e: &hyper_util::client::legacy::Error) -> UpstreamFailure {
     let mut source = std::error::Error::source(e);
     while let Some(err) = source {
@@ -440,6 +441,16 @@ fn connect_failure(e: &hyper_util::client::legacy::Error) -> UpstreamFailure {
             };
         }
         source = err.source();
+    }
+    if let Some(info) = e.connect_info() {
+        let mut extras = http::Extensions::new();
+        info.get_extras(&mut extras);
+        if extras
+            .get::<connect::TlsFailure>()
+            .is_some_and(|f| f.reason().is_some())
+        {
+            return UpstreamFailure::Tls;
+        }
     }
     UpstreamFailure::Unreachable
 }
