@@ -100,7 +100,7 @@ fn upstream_tls_and_unix_socket_load_and_their_files_are_watched() {
     assert_eq!(tls.ca.as_deref(), Some(&[d.server_ca.cert_der.clone()][..]));
     assert_eq!(
         tls.client_cert.as_ref().unwrap().chain(),
-        &[d.client.cert_der.clone()]
+        std::slice::from_ref(&d.client.cert_der)
     );
     assert_eq!(tls.server_name.as_deref(), Some("exporter.internal"));
     assert_eq!(tls.min_version, TlsVersion::Tls13);
