@@ -174,8 +174,9 @@ pin_project_lite::pin_project! {
     /// A client's request body on its way upstream: cut with an error once it crosses `limit`
     /// bytes, and remembering why it failed (a malformed or broken-off body, or the limit), so
     /// a failed exchange is answered as the client's fault (400, 413) rather than the
-    /// upstream's (502).
-    pub(crate) struct ClientBody<B> {
+    /// upstream's (502). After its error it yields nothing more, so a consumer that polls on
+    /// can neither pull bytes past the limit nor overwrite the recorded fault.
+    pub struct ClientBody<B> {
         #[pin]
         inner: B,
         left: u64,
@@ -185,11 +186,11 @@ pin_project_lite::pin_project! {
 
 /// The other end of a [`ClientBody`]: what the exchange looks at when it failed.
 #[derive(Debug)]
-pub(crate) struct BodyWatch(Arc<AtomicU8>);
+pub struct BodyWatch(Arc<AtomicU8>);
 
 impl BodyWatch {
     /// Why the body failed, if it did.
-    pub(crate) fn fault(&self) -> Option<UpstreamFailure> {
+    pub fn fault(&self) -> Option<UpstreamFailure> {
         match self.0.load(Ordering::Acquire) {
             FAULT_BROKEN => Some(UpstreamFailure::BadRequestBody),
             FAULT_TOO_LARGE => Some(UpstreamFailure::BodyTooLarge),
@@ -200,7 +201,7 @@ impl BodyWatch {
 
 impl<B> ClientBody<B> {
     /// Wraps `inner`, allowing at most `limit` bytes.
-    pub(crate) fn new(inner: B, limit: u64) -> (Self, BodyWatch) {
+    pub fn new(inner: B, limit: u64) -> (Self, BodyWatch) {
         let fault = Arc::new(AtomicU8::new(FAULT_NONE));
         let watch = BodyWatch(Arc::clone(&fault));
         (
@@ -215,6 +216,9 @@ impl<B> ClientBody<B> {
 }
 
 wrapper_body!(impl[B: RequestBody] ClientBody<B>, |this, cx| {
+        if this.fault.load(Ordering::Relaxed) != FAULT_NONE {
+            return Poll::Ready(None);
+        }
         match ready!(this.inner.poll_frame(cx)) {
             Some(Ok(frame)) => {
                 if let Some(data) = frame.data_ref() {
@@ -236,3 +240,79 @@ wrapper_body!(impl[B: RequestBody] ClientBody<B>, |this, cx| {
             None => Poll::Ready(None),
         }
 });
+
+#[cfg(test)]
+mod tests {
+    use std::collections::VecDeque;
+    use std::pin::Pin;
+    use std::task::{Context, Waker};
+
+    use http_body::{Body, Frame};
+
+    use super::*;
+
+    /// A body that yields its frames in order, then ends.
+    struct Frames(VecDeque<Result<Frame<Bytes>, std::io::Error>>);
+
+    impl Body for Frames {
+        type Data = Bytes;
+        type Error = std::io::Error;
+
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<Frame<Bytes>, std::io::Error>>> {
+            Poll::Ready(self.0.pop_front())
+        }
+    }
+
+    fn data(n: usize) -> Result<Frame<Bytes>, std::io::Error> {
+        Ok(Frame::data(Bytes::from(vec![b'x'; n])))
+    }
+
+    /// Polls `body` to its end: the data that came out and whether it failed.
+    fn drain(body: impl Body<Data = Bytes>) -> (usize, bool) {
+        let mut body = std::pin::pin!(body);
+        let mut cx = Context::from_waker(Waker::noop());
+        let (mut bytes, mut failed) = (0, false);
+        for _ in 0..16 {
+            match body.as_mut().poll_frame(&mut cx) {
+                Poll::Ready(Some(Ok(f))) => bytes += f.data_ref().map_or(0, Bytes::len),
+                Poll::Ready(Some(Err(_))) => failed = true,
+                Poll::Ready(None) => break,
+                Poll::Pending => unreachable!("Frames is never pending"),
+            }
+        }
+        (bytes, failed)
+    }
+
+    #[test]
+    fn a_body_within_the_limit_passes_whole() {
+        let (body, watch) = ClientBody::new(Frames([data(6), data(4)].into()), 10);
+        assert_eq!(drain(body), (10, false));
+        assert_eq!(watch.fault(), None);
+    }
+
+    #[test]
+    fn nothing_passes_after_the_limit_is_crossed() {
+        // A consumer that polls on after the error must neither get the small frames that
+        // would still fit under what is left nor see the fault turn into a broken body.
+        let frames = [
+            data(6),
+            data(5),
+            data(3),
+            Err(std::io::Error::other("reset")),
+        ];
+        let (body, watch) = ClientBody::new(Frames(frames.into()), 10);
+        assert_eq!(drain(body), (6, true));
+        assert_eq!(watch.fault(), Some(UpstreamFailure::BodyTooLarge));
+    }
+
+    #[test]
+    fn nothing_passes_after_a_broken_body() {
+        let frames = [data(2), Err(std::io::Error::other("reset")), data(2)];
+        let (body, watch) = ClientBody::new(Frames(frames.into()), 10);
+        assert_eq!(drain(body), (2, true));
+        assert_eq!(watch.fault(), Some(UpstreamFailure::BadRequestBody));
+    }
+}

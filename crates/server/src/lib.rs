@@ -47,3 +47,12 @@ pub use options::ServerOptions;
 pub use routes::{RouteError, Routes};
 pub use telemetry::Metrics;
 pub use upstream::UpstreamOptions;
+
+/// Internals the fuzz targets (`fuzz/`) drive directly. Not a stable API.
+#[doc(hidden)]
+pub mod fuzzing {
+    pub use crate::body::{BodyWatch, ClientBody};
+    pub use crate::front::request::with_normalised_path;
+    pub use crate::path::{ClimbsAboveRoot, normalise};
+    pub use crate::upstream::UpstreamFailure;
+}

@@ -107,11 +107,9 @@ pub(crate) fn builders(
         .max_header_size(opts.max_header_bytes)
         // Room beyond the head limit, so a head just over it is read whole and answered 431
         // instead of leaving unread bytes that turn the close into a reset. hyper uses the
-        // same bound for the write queue toward the client: response chunks are queued
-        // while less than this is waiting, so it is also what a client that stops reading
-        // can make one connection hold (plus one upstream read, `upstream::UPSTREAM_READ_BUF`,
-        // in the queue and one in the body channel). 16 KiB of room keeps that at 128 KiB
-        // with the default 64 KiB head limit (twice the limit, as before, would be 176 KiB).
+        // same bound for the write queue toward the client; what a response may queue there
+        // is bounded more tightly by the gateway's own write window
+        // (`front::request::H1_WRITE_WINDOW`), whatever this is.
         .max_buf_size(
             opts.max_header_bytes
                 .saturating_add(H1_HEAD_ROOM)

@@ -8,11 +8,11 @@ use std::borrow::Cow;
 
 /// The path climbs above `/`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct ClimbsAboveRoot;
+pub struct ClimbsAboveRoot;
 
 /// `path` without `.` and `..` segments; borrowed unchanged when it has none (the common
 /// case costs one scan and no allocation).
-pub(crate) fn normalise(path: &str) -> Result<Cow<'_, str>, ClimbsAboveRoot> {
+pub fn normalise(path: &str) -> Result<Cow<'_, str>, ClimbsAboveRoot> {
     if !path.starts_with('/') || !path.split('/').any(is_dot_segment) {
         return Ok(Cow::Borrowed(path));
     }
@@ -52,7 +52,13 @@ fn dots(segment: &str) -> Option<usize> {
     while !rest.is_empty() {
         rest = if let Some(r) = rest.strip_prefix('.') {
             r
-        } else if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case("%2e") {
+        } else if rest
+            .as_bytes()
+            .get(..3)
+            .is_some_and(|b| b.eq_ignore_ascii_case(b"%2e"))
+        {
+            // Compared as bytes: the segment may hold a multi-byte character across byte 3
+            // (http accepts UTF-8 in paths), where a `str` slice would panic.
             &rest[3..]
         } else {
             return None;
@@ -111,5 +117,17 @@ mod tests {
         ] {
             assert_eq!(n(path), Err(ClimbsAboveRoot), "{path}");
         }
+    }
+
+    #[test]
+    fn multi_byte_characters_in_segments_are_kept() {
+        for path in ["/a€", "/.a€/x", "/%2€", "/é/€€"] {
+            assert!(
+                matches!(normalise(path), Ok(Cow::Borrowed(p)) if p == path),
+                "{path}"
+            );
+        }
+        assert_eq!(n("/a€/../b").unwrap(), "/b");
+        assert_eq!(n("/x/./.a€").unwrap(), "/x/.a€");
     }
 }

@@ -20,6 +20,12 @@ use crate::sans::{self, ClientIdentity};
 use crate::sniff::{self, FirstBytes};
 use crate::state::TlsState;
 
+/// What rustls may hold of encrypted records waiting for the socket, per connection, once the
+/// handshake is done: one full record (16 KiB of plaintext). Its default, 64 KiB, is what
+/// every client that stops reading would pin (on top of what the HTTP layer queues);
+/// encrypting and sending one record per write costs nothing measurable on large responses.
+const SEND_BUFFER_LIMIT: usize = 16 * 1024;
+
 /// What a successful handshake established.
 #[derive(Debug, Clone)]
 pub struct ConnInfo {
@@ -285,7 +291,8 @@ async fn handshake(
         }
         return Err(AcceptError::Handshake(error));
     }
-    let stream = accept.await.map_err(classify_io)?;
+    let mut stream = accept.await.map_err(classify_io)?;
+    stream.get_mut().1.set_buffer_limit(Some(SEND_BUFFER_LIMIT));
     let (_, conn) = stream.get_ref();
     let info = conn_info(&state, conn);
     // Only reachable when a session resumed past a policy it no longer meets; there is no way
@@ -430,5 +437,34 @@ mod tests {
         // post-handshake check closes the connection.
         assert!(!connect(server.addr, client).await);
         assert_eq!(server.outcome().await, Err("client_san"));
+    }
+
+    #[tokio::test]
+    async fn rustls_holds_at_most_one_record_for_a_client_that_does_not_read() {
+        let ca = Ca::new("Root");
+        let settings = tls_settings(&ca.server(KeyAlg::EcdsaP256));
+        let acceptor = TlsAcceptor::new(&crate::plan(&settings, false).unwrap()).unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let client = tokio::spawn(async move {
+            let tcp = TcpStream::connect(addr).await.unwrap();
+            let name = rustls::pki_types::ServerName::try_from("localhost").unwrap();
+            let cfg = client_config(&ca.cert_der, &ClientOpts::default());
+            // Connected, then never reads: the stream is kept until the test ends.
+            tokio_rustls::TlsConnector::from(cfg)
+                .connect(name, tcp)
+                .await
+                .unwrap()
+        });
+        let (tcp, _) = listener.accept().await.unwrap();
+        let (mut tls, _) = acceptor.accept(tcp, Duration::from_secs(10)).await.unwrap();
+        let _client = client.await.unwrap();
+        // Straight into rustls, with nothing written to the socket: what it takes is what it
+        // would hold for a client that stopped reading.
+        let taken = io::Write::write(&mut tls.get_mut().1.writer(), &[7u8; 256 * 1024]).unwrap();
+        assert!(
+            taken > 0 && taken <= SEND_BUFFER_LIMIT,
+            "rustls took {taken} bytes"
+        );
     }
 }

@@ -22,9 +22,9 @@
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::task::{Context, Poll, ready};
+use std::sync::{Mutex, OnceLock};
+use std::task::{Context, Poll, Waker, ready};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, Bytes};
@@ -67,6 +67,12 @@ pub struct ConnClock {
     /// A request on this connection passed authentication: it earns the full idle timeout
     /// (until then, the short one for unauthenticated connections applies).
     authenticated: AtomicBool,
+    /// Bytes the stream has taken from hyper (HTTP/1: heads, bodies and their framing).
+    written: AtomicU64,
+    /// A response body waiting for the stream to take bytes (see [`WriteWindow`]); the flag
+    /// keeps the lock off the write path when none is.
+    write_waiter: Mutex<Option<Waker>>,
+    write_waiting: AtomicBool,
 }
 
 impl ConnClock {
@@ -81,7 +87,28 @@ impl ConnClock {
             arm_on_read,
             unflushed: AtomicBool::new(false),
             authenticated: AtomicBool::new(false),
+            written: AtomicU64::new(0),
+            write_waiter: Mutex::new(None),
+            write_waiting: AtomicBool::new(false),
         })
+    }
+
+    /// The stream took `n` bytes: a body waiting for room may go on.
+    fn wrote(&self, n: usize) {
+        if n == 0 {
+            return;
+        }
+        self.written.fetch_add(n as u64, Ordering::Relaxed);
+        if self.write_waiting.swap(false, Ordering::AcqRel) {
+            let waker = self
+                .write_waiter
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
     }
 
     /// A request on this connection passed authentication (or needed none).
@@ -168,6 +195,73 @@ impl ConnClock {
 #[derive(Debug)]
 pub struct InflightGuard {
     clock: Arc<ConnClock>,
+}
+
+impl InflightGuard {
+    /// A write window over this connection for an HTTP/1 response body (see [`WriteWindow`]).
+    pub fn write_window(&self, limit: u64) -> WriteWindow {
+        WriteWindow {
+            clock: Arc::clone(&self.clock),
+            base: self.clock.written.load(Ordering::Relaxed),
+            yielded: 0,
+            limit,
+        }
+    }
+}
+
+/// Bounds what an HTTP/1 response body hands hyper beyond what the stream has taken.
+///
+/// hyper queues response chunks toward the client while less than its `max_buf_size`
+/// (`--web.max-header-bytes` + 16 KiB: the same bound serves the request-head read buffer)
+/// is waiting, and fills that queue before each flush. A client that stops reading would make
+/// every connection hold the whole queue. With the window, the body is not polled once
+/// `limit` bytes it yielded have not been taken by the stream yet: it is woken when the stream
+/// takes bytes again. The stream's count includes the response head and chunk framing,
+/// which makes the estimate of what hyper holds low by those few bytes, never high, so a
+/// waiting body always has bytes in hyper's queue whose write wakes it.
+#[derive(Debug)]
+pub struct WriteWindow {
+    clock: Arc<ConnClock>,
+    /// The stream's count when the body started.
+    base: u64,
+    /// Data bytes the body has yielded.
+    yielded: u64,
+    limit: u64,
+}
+
+impl WriteWindow {
+    /// Ready when the body may yield another frame; otherwise registers `cx` to be woken when
+    /// the stream takes bytes.
+    pub fn poll_room(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.has_room() {
+            return Poll::Ready(());
+        }
+        let clock = &self.clock;
+        *clock
+            .write_waiter
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(cx.waker().clone());
+        clock.write_waiting.store(true, Ordering::Release);
+        // The stream may have taken bytes since the check above.
+        if self.has_room() {
+            return Poll::Ready(());
+        }
+        Poll::Pending
+    }
+
+    fn has_room(&self) -> bool {
+        let taken = self
+            .clock
+            .written
+            .load(Ordering::Relaxed)
+            .wrapping_sub(self.base);
+        self.yielded.saturating_sub(taken) < self.limit
+    }
+
+    /// The body yielded `n` data bytes.
+    pub fn yielded(&mut self, n: usize) {
+        self.yielded += n as u64;
+    }
 }
 
 impl Drop for InflightGuard {
@@ -264,7 +358,11 @@ impl<T: AsyncWrite> AsyncWrite for ClockedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         this.clock.unflushed.store(true, Ordering::Relaxed);
-        this.inner.poll_write(cx, buf)
+        let r = this.inner.poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = r {
+            this.clock.wrote(n);
+        }
+        r
     }
 
     fn poll_write_vectored(
@@ -274,7 +372,11 @@ impl<T: AsyncWrite> AsyncWrite for ClockedIo<T> {
     ) -> Poll<io::Result<usize>> {
         let this = self.project();
         this.clock.unflushed.store(true, Ordering::Relaxed);
-        this.inner.poll_write_vectored(cx, bufs)
+        let r = this.inner.poll_write_vectored(cx, bufs);
+        if let Poll::Ready(Ok(n)) = r {
+            this.clock.wrote(n);
+        }
+        r
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -301,6 +403,46 @@ mod tests {
 
     const H: Duration = Duration::from_secs(10);
     const I: Duration = Duration::from_secs(300);
+
+    /// A waker that counts its wake-ups.
+    struct Count(AtomicU32);
+
+    impl std::task::Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn write_window_waits_for_the_stream_and_is_woken_by_its_writes() {
+        let clock = ConnClock::new(true);
+        let guard = clock.request_started();
+        // Bytes written before the body started (a previous response) do not count.
+        clock.wrote(500);
+        let mut window = guard.write_window(100);
+        let count = Arc::new(Count(AtomicU32::new(0)));
+        let waker = Waker::from(Arc::clone(&count));
+        let mut cx = Context::from_waker(&waker);
+
+        assert!(window.poll_room(&mut cx).is_ready());
+        window.yielded(60);
+        assert!(window.poll_room(&mut cx).is_ready());
+        window.yielded(60);
+        // 120 yielded, none taken: hyper holds them all.
+        assert!(window.poll_room(&mut cx).is_pending());
+        clock.wrote(0);
+        assert_eq!(count.0.load(Ordering::Relaxed), 0, "woken without progress");
+        // 10 bytes taken: 110 may still be queued, so still no room.
+        clock.wrote(10);
+        assert_eq!(count.0.load(Ordering::Relaxed), 1);
+        assert!(window.poll_room(&mut cx).is_pending());
+        clock.wrote(30);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+        assert!(window.poll_room(&mut cx).is_ready());
+        // Woken once per wait, not on every write.
+        clock.wrote(1000);
+        assert_eq!(count.0.load(Ordering::Relaxed), 2);
+    }
 
     #[test]
     fn a_fresh_connection_waits_for_its_first_request_within_the_header_timeout() {

@@ -7,7 +7,7 @@ pub(crate) mod clock;
 mod coalesce;
 pub(crate) mod conn;
 pub mod listener;
-mod request;
+pub(crate) mod request;
 pub(crate) mod tls;
 
 use std::sync::Arc;

@@ -3,7 +3,7 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::task::Poll;
+use std::task::{Poll, ready};
 
 use std::borrow::Cow;
 
@@ -11,7 +11,7 @@ use http::{Request, Response, StatusCode};
 use hyper::body::Incoming;
 
 use super::access_log::AccessLine;
-use super::clock::{ConnClock, InflightGuard};
+use super::clock::{ConnClock, InflightGuard, WriteWindow};
 use crate::apps::App;
 use crate::body::{self, GateBody, wrapper_body};
 use crate::gate::trace::{AuthResult, Trace};
@@ -29,6 +29,12 @@ pub(crate) struct ConnCtx {
     /// For the requests the front end answers itself (a path climbing above `/`).
     pub(crate) metrics: Arc<Metrics>,
 }
+
+/// What an HTTP/1 response body may hand hyper beyond what the stream has taken (see
+/// [`WriteWindow`]): with one upstream read (`upstream::UPSTREAM_READ_BUF`, 16 KiB) crossing
+/// it, hyper holds at most 32 KiB of a response toward a client that stops reading, whatever
+/// `--web.max-header-bytes` makes its buffer limit.
+const H1_WRITE_WINDOW: u64 = 16 * 1024;
 
 /// Serves one request with `app`; with the access log on, its line goes with the body.
 pub(crate) async fn serve<A: App>(
@@ -73,9 +79,11 @@ pub(crate) async fn serve<A: App>(
     if let Some(line) = line.as_mut() {
         line.record(trace, resp.status().as_u16());
     }
+    let window = http1.then(|| guard.write_window(H1_WRITE_WINDOW));
     Ok(resp.map(|inner| GuardedBody {
         inner,
         line,
+        window,
         _guard: guard,
     }))
 }
@@ -90,7 +98,7 @@ fn is_refusal(status: StatusCode) -> bool {
 
 /// `req` with its path's dot segments removed (see [`crate::path`]); the query is kept as
 /// sent. Untouched (no allocation) when the path has none.
-fn with_normalised_path<B>(req: Request<B>) -> Result<Request<B>, ClimbsAboveRoot> {
+pub fn with_normalised_path<B>(req: Request<B>) -> Result<Request<B>, ClimbsAboveRoot> {
     let normalised = match path::normalise(req.uri().path())? {
         Cow::Borrowed(_) => return Ok(req),
         Cow::Owned(path) => path,
@@ -114,16 +122,26 @@ pin_project_lite::pin_project! {
         #[pin]
         inner: GateBody,
         line: Option<Box<AccessLine>>,
+        // HTTP/1 only: HTTP/2 bounds each stream's queue itself (`max_send_buf_size`).
+        window: Option<WriteWindow>,
         _guard: InflightGuard,
     }
 }
 
 wrapper_body!(impl[] GuardedBody, |this, cx| {
+        if let Some(window) = this.window.as_mut() {
+            ready!(window.poll_room(cx));
+        }
         let frame = this.inner.poll_frame(cx);
-        if let (Some(line), Poll::Ready(Some(Ok(frame)))) = (this.line.as_mut(), &frame)
+        if let Poll::Ready(Some(Ok(frame))) = &frame
             && let Some(data) = frame.data_ref()
         {
-            line.bytes += data.len() as u64;
+            if let Some(line) = this.line.as_mut() {
+                line.bytes += data.len() as u64;
+            }
+            if let Some(window) = this.window.as_mut() {
+                window.yielded(data.len());
+            }
         }
         frame
 });
