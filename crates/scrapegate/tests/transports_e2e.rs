@@ -7,7 +7,8 @@
 //!   handshakes;
 //! * the upstream CA and the client certificate rotated on disk while requests flow: every
 //!   request that starts after the reload is served, with no restart;
-//! * a unix-socket upstream: 200, socket removed: 502 (`kind="unreachable"`), back: 200.
+//! * a unix-socket upstream: 200, socket removed: 502 (`kind="unreachable"`), back: 200;
+//! * a reload that leaves a TLS route as it was keeps its pooled connection (no handshake).
 //!
 //! Every wait is deadline-bounded; nothing sleeps to synchronise.
 
@@ -17,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use http::StatusCode;
-use scrapegate_testkit::files::k8s_publish;
+use scrapegate_testkit::files::{atomic_write, k8s_publish};
 use scrapegate_testkit::http_client::Client;
 use scrapegate_testkit::pki::{Ca, KeyAlg, Leaf, LeafSpec};
 use scrapegate_testkit::process::{Proc, log_field, spawn};
@@ -334,4 +335,49 @@ async fn unix_socket_upstream_comes_and_goes() {
 
     upstream.resume();
     assert_eq!(gw.get("/sock/metrics").await, (StatusCode::OK, BODY.into()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reload_that_leaves_a_tls_route_unchanged_keeps_its_connections() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = Ca::new("Upstream Root");
+    ca.write(&dir.path().join("ca.pem"));
+    let upstream = TlsUpstream::start(
+        server_config(&ca.server(KeyAlg::EcdsaP256), None),
+        options(),
+    )
+    .await;
+    let tls_route = route(
+        "/secure",
+        &upstream.url(),
+        "    upstream_tls:\n      ca_file: ca.pem\n",
+    );
+    let config = dir.path().join("scrapegate.yml");
+    std::fs::write(&config, format!("routes:\n{tls_route}")).unwrap();
+    let gw = Gateway::start(&config);
+    for _ in 0..5 {
+        assert_eq!(gw.get("/secure/metrics").await.0, StatusCode::OK);
+    }
+    let before = upstream.handshakes();
+    assert_eq!(before, 1, "sequential requests share one pooled connection");
+
+    // Another route is added; the TLS route's URL and files are as they were.
+    atomic_write(
+        &config,
+        &format!(
+            "routes:\n{tls_route}{}",
+            route("/other", "http://127.0.0.1:1", "")
+        )
+        .as_bytes(),
+    );
+    gw.wait_generation(2);
+    for _ in 0..5 {
+        assert_eq!(gw.get("/secure/metrics").await.0, StatusCode::OK);
+    }
+    assert_eq!(
+        upstream.handshakes(),
+        before,
+        "the reload reopened the pool"
+    );
+    assert_eq!(upstream.hits(), 10);
 }
