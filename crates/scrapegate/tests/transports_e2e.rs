@@ -364,7 +364,7 @@ async fn a_reload_that_leaves_a_tls_route_unchanged_keeps_its_connections() {
     // Another route is added; the TLS route's URL and files are as they were.
     atomic_write(
         &config,
-        &format!(
+        format!(
             "routes:\n{tls_route}{}",
             route("/other", "http://127.0.0.1:1", "")
         )
