@@ -27,7 +27,7 @@ use crate::gate::trace::Trace;
 use crate::generation::{
     self, Fixed, Generation, GenerationError, Pools, ReloadError, ReloadReport,
 };
-use crate::options::{ServerOptions, builders};
+use crate::options::{ServerOptions, http1_builder};
 use crate::routes::Routes;
 use crate::telemetry::{Metrics, Telemetry};
 use crate::upstream::{Origin, Upstream};
@@ -156,13 +156,12 @@ impl Gateway {
             metrics: Arc::clone(&metrics),
         });
         let readiness = Readiness::new();
-        let (h1, h2) = builders(&opts);
+        let h1 = http1_builder(&opts);
         let front = Arc::new(Front {
             conns: ConnTracker::new(opts.max_connections_per_source),
             tls,
             http2,
             h1,
-            h2,
             metrics: Arc::clone(&metrics),
             readiness: readiness.clone(),
             opts,

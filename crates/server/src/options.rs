@@ -3,9 +3,10 @@
 
 use std::time::Duration;
 
-use hyper_util::rt::{TokioExecutor, TokioTimer};
+use hyper_util::rt::TokioTimer;
 use scrapegate_auth::AuthSettings;
 
+use crate::front::streams::LocalStreams;
 use crate::upstream::UpstreamOptions;
 
 /// Front-end tuning. The defaults suit scraping: connections idle between scrapes stay open.
@@ -88,15 +89,10 @@ const H1_HEAD_ROOM: usize = 16 * 1024;
 /// Bytes an HTTP/2 stream may queue for sending beyond what the client's window admits.
 const H2_SEND_BUF: usize = 16 * 1024;
 
-/// The HTTP/1.1 and HTTP/2 connection builders. The protocol is chosen by ALPN, so no
-/// detection is needed; hyper's own builders are used because hyper-util's auto builder does
-/// not expose `max_header_size`, without which the HTTP/1 head limit is only approximate.
-pub(crate) fn builders(
-    opts: &ServerOptions,
-) -> (
-    hyper::server::conn::http1::Builder,
-    hyper::server::conn::http2::Builder<TokioExecutor>,
-) {
+/// The HTTP/1.1 connection builder. The protocol is chosen by ALPN, so no detection is
+/// needed; hyper's own builders are used because hyper-util's auto builder does not expose
+/// `max_header_size`, without which the HTTP/1 head limit is only approximate.
+pub(crate) fn http1_builder(opts: &ServerOptions) -> hyper::server::conn::http1::Builder {
     let mut h1 = hyper::server::conn::http1::Builder::new();
     h1.timer(TokioTimer::new())
         // Off: it would also cut idle keep-alive connections; see `clock`.
@@ -115,7 +111,17 @@ pub(crate) fn builders(
                 .saturating_add(H1_HEAD_ROOM)
                 .max(2 * H1_HEAD_ROOM),
         );
-    let mut h2 = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+    h1
+}
+
+/// The HTTP/2 connection builder, one per connection: `streams` runs the connection's
+/// streams on its own task (see `front::streams`), and hyper has no way to change a builder's
+/// executor.
+pub(crate) fn http2_builder(
+    opts: &ServerOptions,
+    streams: LocalStreams,
+) -> hyper::server::conn::http2::Builder<LocalStreams> {
+    let mut h2 = hyper::server::conn::http2::Builder::new(streams);
     h2.timer(TokioTimer::new())
         .keep_alive_interval(Some(opts.h2_keepalive_interval))
         .keep_alive_timeout(opts.h2_keepalive_timeout)
@@ -126,5 +132,5 @@ pub(crate) fn builders(
         // upstream while it is full.
         .max_send_buf_size(H2_SEND_BUF)
         .max_header_list_size(u32::try_from(opts.max_header_bytes).unwrap_or(u32::MAX));
-    (h1, h2)
+    h2
 }

@@ -23,7 +23,9 @@ use super::Front;
 use super::clock::{ClockedIo, ConnClock, Verdict};
 use super::coalesce::Coalesce;
 use super::request::{self, ConnCtx};
+use super::streams::{LocalStreams, WithStreams};
 use crate::apps::App;
+use crate::options::http2_builder;
 use crate::telemetry::Metrics;
 use crate::upstream::Origin;
 
@@ -256,7 +258,9 @@ where
     // coalesced (see `coalesce`): one TLS write per flush instead of one per DATA frame.
     let conn = if h2 {
         let io = TokioIo::new(ClockedIo::new(Coalesce::new(io), Arc::clone(&clock)));
-        Proto::H2(Box::pin(front.h2.serve_connection(io, service)))
+        let streams = LocalStreams::default();
+        let conn = http2_builder(&front.opts, streams.clone()).serve_connection(io, service);
+        Proto::H2(WithStreams::new(Box::pin(conn), &streams))
     } else {
         let io = TokioIo::new(ClockedIo::new(io, Arc::clone(&clock)));
         Proto::H1(Box::new(front.h1.serve_connection(io, service)))
@@ -266,8 +270,8 @@ where
             Proto::H2(mut c) => {
                 supervise(
                     front,
-                    c.as_mut(),
-                    |c| c.graceful_shutdown(),
+                    Pin::new(&mut c),
+                    |mut c| c.conn().graceful_shutdown(),
                     &clock,
                     peer,
                     None,

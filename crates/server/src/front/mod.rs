@@ -8,12 +8,12 @@ mod coalesce;
 pub(crate) mod conn;
 pub mod listener;
 pub(crate) mod request;
+pub(crate) mod streams;
 pub(crate) mod tls;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use hyper_util::rt::TokioExecutor;
 use tokio::sync::watch;
 
 use crate::options::ServerOptions;
@@ -30,7 +30,6 @@ pub(crate) struct Front {
     pub(crate) http2: bool,
     pub(crate) conns: ConnTracker,
     pub(crate) h1: hyper::server::conn::http1::Builder,
-    pub(crate) h2: hyper::server::conn::http2::Builder<TokioExecutor>,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) readiness: Readiness,
 }

@@ -42,3 +42,33 @@ async fn a_panicking_request_ends_only_its_own_connection() {
     let text = gw.render_metrics();
     assert!(text.contains("scrapegate_panics_total"), "{text}");
 }
+
+/// HTTP/2 streams run on their connection's task (`front::streams`): a stream that panics is
+/// reset alone, and the other streams of the same connection are answered as before.
+#[tokio::test]
+async fn a_panicking_h2_stream_ends_only_that_stream() {
+    panics::install_hook();
+    let up = upstream().await;
+    let p = pki();
+    let opts = ServerOptions {
+        panic_on_path: Some("/panic".into()),
+        ..ServerOptions::default()
+    };
+    let gw = gateway_with(Some(config(Some(p.settings()))), &up.url(), opts).await;
+    let mut h2 = scrapegate_testkit::http_client::tls_h2_from(None, gw.addr, &p.ca.cert_der)
+        .await
+        .unwrap();
+    assert_eq!(h2.get("/metrics", None).await.unwrap().0, 200);
+    let before = panics::count();
+    assert!(
+        h2.get("/panic", None).await.is_err(),
+        "the panicking stream must be reset, not answered"
+    );
+    assert!(panics::count() > before);
+    for _ in 0..3 {
+        assert_eq!(
+            h2.get("/metrics", None).await.unwrap(),
+            (200, "Hello World!".into())
+        );
+    }
+}
