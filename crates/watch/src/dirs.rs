@@ -74,16 +74,18 @@ impl DirWatcher {
     pub(crate) fn new(poke: mpsc::Sender<()>) -> notify::Result<Self> {
         let filter = Arc::new(RwLock::new(WatchSet::default()));
         let seen = Arc::clone(&filter);
-        let inner = notify::recommended_watcher(move |res: notify::Result<Event>| {
-            let relevant = match res {
-                Ok(event) => is_relevant(&event, &seen),
-                // An error (e.g. a queue overflow) may have swallowed a real change.
-                Err(_) => true,
-            };
-            if relevant {
-                // Full means a reload is already pending; the event is covered by it.
-                let _ = poke.try_send(());
-            }
+        let inner = in_batch_thread(move || {
+            notify::recommended_watcher(move |res: notify::Result<Event>| {
+                let relevant = match res {
+                    Ok(event) => is_relevant(&event, &seen),
+                    // An error (e.g. a queue overflow) may have swallowed a real change.
+                    Err(_) => true,
+                };
+                if relevant {
+                    // Full means a reload is already pending; the event is covered by it.
+                    let _ = poke.try_send(());
+                }
+            })
         })?;
         Ok(Self {
             inner,
@@ -124,6 +126,44 @@ impl DirWatcher {
             Err(poisoned) => *poisoned.into_inner() = set,
         }
         count
+    }
+}
+
+/// Runs `make` on a short-lived thread in the `SCHED_BATCH` class, so that the thread notify
+/// starts there for its event loop inherits the class. Every event in a watched directory
+/// wakes that thread, unrelated ones included (a log written beside web.yml: thousands a
+/// second), and a waking `SCHED_BATCH` thread never preempts the thread serving requests; it
+/// runs when that one waits. Config changes are not urgent: the reload settles first anyway.
+fn in_batch_thread<T: Send>(make: impl FnOnce() -> T + Send) -> T {
+    std::thread::scope(|scope| {
+        let maker = std::thread::Builder::new()
+            .name("scrapegate-watch-init".into())
+            .spawn_scoped(scope, move || {
+                enter_batch_class();
+                make()
+            })
+            .expect("spawning a thread");
+        match maker.join() {
+            Ok(made) => made,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    })
+}
+
+/// Moves the calling thread to `SCHED_BATCH` (Linux; elsewhere nothing). A failure costs only
+/// the preemptions it would spare, so it is logged at debug level, not returned.
+fn enter_batch_class() {
+    #[cfg(target_os = "linux")]
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: pid 0 names the calling thread, and `param` outlives the call.
+        let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &raw const param) };
+        if rc != 0 {
+            tracing::debug!(
+                error = %std::io::Error::last_os_error(),
+                "the watcher thread stays in the normal scheduling class"
+            );
+        }
     }
 }
 
@@ -182,6 +222,50 @@ mod tests {
         // Moving away from a directory that was deleted meanwhile is fine too.
         drop(dir);
         assert_eq!(watcher.update(WatchSet::default()), 0);
+    }
+
+    /// The scheduling policy of each thread of this process whose name starts with `prefix`
+    /// (the kernel keeps 15 bytes of it): field 41 of `/proc/self/task/<tid>/stat`.
+    #[cfg(target_os = "linux")]
+    fn policies_of(prefix: &str) -> Vec<u32> {
+        let mut out = Vec::new();
+        for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+            let comm = std::fs::read_to_string(task.path().join("comm")).unwrap_or_default();
+            if !comm.starts_with(prefix) {
+                continue;
+            }
+            let stat = std::fs::read_to_string(task.path().join("stat")).unwrap();
+            // Fields after the parenthesised name, which may hold spaces.
+            let rest = &stat[stat.rfind(')').unwrap() + 2..];
+            let policy = rest.split(' ').nth(41 - 3).unwrap().parse().unwrap();
+            out.push(policy);
+        }
+        out
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn the_notify_thread_runs_in_the_batch_class() {
+        let (poke, _rx) = mpsc::channel(1);
+        let _watcher = DirWatcher::new(poke).unwrap();
+        // Every watcher of this process is made by `DirWatcher::new`, other tests' included.
+        // A new thread names itself once it runs, so its name may lag its creation a little.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        let policies = loop {
+            let policies = policies_of("notify-rs");
+            if !policies.is_empty() || std::time::Instant::now() > deadline {
+                break policies;
+            }
+            std::thread::yield_now();
+        };
+        assert!(!policies.is_empty(), "no notify thread found");
+        assert!(
+            policies.iter().all(|&p| p == libc::SCHED_BATCH as u32),
+            "notify threads' policies: {policies:?}"
+        );
+        // The caller's own class is left alone.
+        // SAFETY: pid 0 names the calling thread.
+        assert_eq!(unsafe { libc::sched_getscheduler(0) }, libc::SCHED_OTHER);
     }
 
     #[test]
