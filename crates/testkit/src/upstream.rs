@@ -91,6 +91,9 @@ pub struct TestUpstream {
     pub addr: SocketAddr,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     pub(crate) hits: Arc<AtomicUsize>,
+    /// Connections accepted so far, and those still open.
+    accepted: Arc<AtomicUsize>,
+    open: Arc<AtomicUsize>,
     task: JoinHandle<()>,
 }
 
@@ -129,9 +132,15 @@ impl TestUpstream {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let state = Arc::new((opts, Arc::clone(&seen), Arc::clone(&hits)));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let open = Arc::new(AtomicUsize::new(0));
+        let (accepted_, open_) = (Arc::clone(&accepted), Arc::clone(&open));
         let task = tokio::spawn(async move {
             while let Ok((tcp, _)) = listener.accept().await {
                 let state = Arc::clone(&state);
+                accepted_.fetch_add(1, Ordering::SeqCst);
+                open_.fetch_add(1, Ordering::SeqCst);
+                let open = Arc::clone(&open_);
                 tokio::spawn(async move {
                     let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
                         let state = Arc::clone(&state);
@@ -143,6 +152,7 @@ impl TestUpstream {
                     let _ = hyper::server::conn::http1::Builder::new()
                         .serve_connection(TokioIo::new(tcp), svc)
                         .await;
+                    open.fetch_sub(1, Ordering::SeqCst);
                 });
             }
         });
@@ -150,8 +160,21 @@ impl TestUpstream {
             addr,
             seen,
             hits,
+            accepted,
+            open,
             task,
         }
+    }
+
+    /// How many connections it has accepted.
+    pub fn connections(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// How many of them are still open (a connection counts as closed once its peer closed it
+    /// and the upstream has noticed).
+    pub fn open_connections(&self) -> usize {
+        self.open.load(Ordering::SeqCst)
     }
 
     /// `http://127.0.0.1:<port>`, for `--upstream` and route tables.

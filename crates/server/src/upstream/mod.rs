@@ -1,10 +1,11 @@
-//! The upstream side: pooled keep-alive clients (one shared by plain-TCP routes, one per
-//! route that speaks TLS or uses a unix socket: [`pool`], [`connect`]), header hygiene,
-//! deadlines and the single retry of an idempotent request on a connection that turned out to
-//! be closed.
+//! The upstream side: pooled keep-alive clients (one shared by plain-TCP routes,
+//! [`tcp_pool`]; one per route that speaks TLS or uses a unix socket: [`pool`], [`connect`]),
+//! header hygiene, deadlines and the single retry of an idempotent request on a connection
+//! that turned out to be closed.
 
 mod connect;
 mod pool;
+mod tcp_pool;
 
 use std::net::IpAddr;
 use std::pin::Pin;
@@ -19,9 +20,6 @@ use http::uri::PathAndQuery;
 use http::{Method, Request, Response, Uri, Version};
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Incoming;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::{Client, ResponseFuture};
-use hyper_util::rt::{TokioExecutor, TokioTimer};
 use tokio::time::Sleep;
 
 use crate::body::{BoxError, ClientBody, GateBody, RequestBody, wrapper_body};
@@ -29,6 +27,7 @@ use crate::routes::{Target, UpstreamPath};
 
 pub use connect::{ConnectError, ConnectKind};
 pub use pool::RoutePool;
+use tcp_pool::{Lease, TcpPool};
 
 /// Prometheus tells the target how long it will wait for the scrape.
 pub const SCRAPE_TIMEOUT_HEADER: &str = "x-prometheus-scrape-timeout-seconds";
@@ -202,7 +201,8 @@ pub struct Exchange {
 /// The pooled client.
 #[derive(Debug, Clone)]
 pub struct Upstream {
-    client: Client<HttpConnector, GateBody>,
+    /// Plain-TCP routes' connections.
+    tcp: TcpPool,
     default_timeout: Duration,
     timeout_offset: Duration,
     /// `--web.trusted-proxies`, each network masked to its prefix.
@@ -226,31 +226,25 @@ struct BudgetEntry {
 pub const MIN_BUDGET: Duration = Duration::from_millis(1);
 
 /// Largest read from an upstream connection, and so the largest chunk one response holds in
-/// flight at each step (hyper's default is ~400 KiB; see [`Upstream::new`]).
+/// flight at each step (hyper's default is ~400 KiB).
+///
+/// Backpressure toward a slow client: the response reaches the client connection one read at a
+/// time, and hyper stops reading the upstream while the client's write queue is full. With
+/// hyper's default (reads growing to ~400 KiB) a stalled reader held ~1 MiB (one read in the
+/// write queue, one in the body channel, one in the read buffer); with 16 KiB reads it holds
+/// the write queue plus ~32 KiB. It also bounds the upstream's response head, which for an
+/// exporter is < 1 KiB.
 pub(crate) const UPSTREAM_READ_BUF: usize = 16 * 1024;
 
 impl Upstream {
     /// Builds the client (no connection is opened yet).
     pub fn new(opts: &UpstreamOptions) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(opts.connect_timeout));
-        connector.enforce_http(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(opts.pool_idle_timeout)
-            .pool_max_idle_per_host(opts.pool_max_idle_per_host)
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            // Backpressure toward a slow client: the response reaches the client connection
-            // one read at a time, and hyper stops reading the upstream while the client's
-            // write queue is full. With hyper's default (reads growing to ~400 KiB) a stalled
-            // reader held ~1 MiB (one read in the write queue, one in the body channel, one
-            // in the read buffer); with 16 KiB reads it holds the write queue plus ~32 KiB.
-            // It also bounds the upstream's response head, which for an exporter is < 1 KiB.
-            .http1_max_buf_size(UPSTREAM_READ_BUF)
-            .build(connector);
         Self {
-            client,
+            tcp: TcpPool::new(
+                opts.pool_idle_timeout,
+                opts.pool_max_idle_per_host,
+                opts.connect_timeout,
+            ),
             default_timeout: opts.timeout,
             timeout_offset: opts.timeout_offset,
             trusted_proxies: opts.trusted_proxies.iter().copied().collect(),
@@ -339,7 +333,9 @@ impl Upstream {
         // per request would only repeat the same deadline.
         let mut deadline = Box::pin(tokio::time::sleep_until(started + timeout));
         let (mut parts, body) = req.into_parts();
-        let uri = upstream_uri(target, upstream_path, &parts.uri)?;
+        // The shared plain-TCP pool speaks to the upstream directly (origin form); a route's own
+        // pool goes through hyper-util's client, which wants the absolute form.
+        let uri = upstream_uri(target, upstream_path, &parts.uri, pool.is_some())?;
         let trusted = self.trusts(origin.peer);
         prepare_request_headers(&mut parts.headers, &parts.uri, origin, trusted);
         if let Some(v) = forwarded_budget {
@@ -357,16 +353,18 @@ impl Upstream {
         let mut fault = None;
         let exchange = async {
             if replayable {
-                let first = self.send(pool, rebuild(&parts, empty())).await;
+                let first = self
+                    .send(pool, &target.authority, rebuild(&parts, empty()))
+                    .await;
                 match first {
                     Ok(resp) => Ok((resp, false)),
-                    Err(e) if e.is_connect() => Err(connect_failure(&e)),
-                    Err(e) => {
-                        tracing::debug!(error = %e, "upstream exchange failed, retrying once");
-                        self.send(pool, rebuild(&parts, empty()))
+                    Err(SendError::Connect(failure)) => Err(failure),
+                    Err(SendError::Exchange(_)) => {
+                        tracing::debug!("upstream exchange failed, retrying once");
+                        self.send(pool, &target.authority, rebuild(&parts, empty()))
                             .await
                             .map(|r| (r, true))
-                            .map_err(|e| connect_failure(&e))
+                            .map_err(SendError::failure)
                     }
                 }
             } else {
@@ -385,10 +383,10 @@ impl Upstream {
                 let (body, watch) = ClientBody::new(body, self.max_request_body_bytes);
                 fault = Some(watch);
                 let req = Request::from_parts(parts, body.boxed());
-                self.send(pool, req)
+                self.send(pool, &target.authority, req)
                     .await
                     .map(|r| (r, false))
-                    .map_err(|e| connect_failure(&e))
+                    .map_err(SendError::failure)
             }
         };
         let result = tokio::select! {
@@ -418,13 +416,108 @@ impl Upstream {
     }
 }
 
-impl Upstream {
-    /// Sends over the route's own pool, or the shared one.
-    fn send(&self, pool: Option<&RoutePool>, req: Request<GateBody>) -> ResponseFuture {
-        match pool {
-            Some(pool) => pool.request(req),
-            None => self.client.request(req),
+/// Why sending a request failed.
+#[derive(Debug)]
+enum SendError {
+    /// No connection could be had (nothing listening, the TLS handshake failed): retrying
+    /// would only fail again.
+    Connect(UpstreamFailure),
+    /// The connection failed during the exchange (closed under the request, reset): an
+    /// idempotent request is worth one more try.
+    Exchange(UpstreamFailure),
+}
+
+impl SendError {
+    fn failure(self) -> UpstreamFailure {
+        match self {
+            Self::Connect(f) | Self::Exchange(f) => f,
         }
+    }
+}
+
+impl Upstream {
+    /// Sends over the route's own pool, or the shared plain-TCP one. The response body gives
+    /// a shared-pool connection back when it ends.
+    async fn send(
+        &self,
+        pool: Option<&RoutePool>,
+        authority: &http::uri::Authority,
+        req: Request<GateBody>,
+    ) -> Result<Response<UpstreamBody>, SendError> {
+        if let Some(pool) = pool {
+            return match pool.request(req).await {
+                Ok(resp) => Ok(resp.map(|inner| UpstreamBody { inner, lease: None })),
+                Err(e) if e.is_connect() => Err(SendError::Connect(connect_failure(&e))),
+                Err(e) => {
+                    tracing::debug!(error = %e, "upstream exchange failed");
+                    Err(SendError::Exchange(connect_failure(&e)))
+                }
+            };
+        }
+        let mut lease = self
+            .tcp
+            .lease(authority)
+            .await
+            .map_err(SendError::Connect)?;
+        match lease.sender().send_request(req).await {
+            Ok(resp) => Ok(resp.map(|inner| UpstreamBody {
+                inner,
+                lease: Some(lease),
+            })),
+            Err(e) => {
+                tracing::debug!(error = %e, "upstream exchange failed");
+                Err(SendError::Exchange(UpstreamFailure::Unreachable))
+            }
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// An upstream response body; a shared-pool connection goes back to the pool when the body
+    /// has been read to its end, and closes when the body is dropped before.
+    struct UpstreamBody {
+        #[pin]
+        inner: Incoming,
+        lease: Option<Lease>,
+    }
+
+    impl PinnedDrop for UpstreamBody {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            // A body that never had to be read (HEAD, 204, an empty one) has ended all the same.
+            if http_body::Body::is_end_stream(&*this.inner)
+                && let Some(lease) = this.lease.take()
+            {
+                lease.release();
+            }
+        }
+    }
+}
+
+impl http_body::Body for UpstreamBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, hyper::Error>>> {
+        let this = self.project();
+        let polled = this.inner.poll_frame(cx);
+        if let Poll::Ready(None) = polled
+            && let Some(lease) = this.lease.take()
+        {
+            lease.release();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 
@@ -482,12 +575,13 @@ fn rebuild(parts: &http::request::Parts, body: GateBody) -> Request<GateBody> {
     req
 }
 
-/// The upstream URI: the route's scheme and authority, and the request's own path and query
-/// unless the route rewrote the path.
+/// The upstream URI: the request's own path and query unless the route rewrote the path, in
+/// origin form, or with the route's scheme and authority when `absolute`.
 fn upstream_uri(
     target: &Target,
     path: &UpstreamPath,
     requested: &Uri,
+    absolute: bool,
 ) -> Result<Uri, UpstreamFailure> {
     let pq = match path {
         // Shares the request's bytes: no copy on the common path.
@@ -503,6 +597,9 @@ fn upstream_uri(
             PathAndQuery::try_from(pq).map_err(|_| UpstreamFailure::Unreachable)?
         }
     };
+    if !absolute {
+        return Ok(Uri::from(pq));
+    }
     Uri::builder()
         .scheme(target.scheme.clone())
         .authority(target.authority.clone())
@@ -641,7 +738,7 @@ pin_project_lite::pin_project! {
     /// cannot hold a client (and a connection slot) forever.
     struct DeadlineBody {
         #[pin]
-        inner: Incoming,
+        inner: UpstreamBody,
         sleep: Pin<Box<Sleep>>,
     }
 }

@@ -9,3 +9,4 @@ mod policy;
 mod protocol;
 mod reload;
 mod support;
+mod upstream_pool;
