@@ -436,9 +436,15 @@ impl Shared {
         }
     }
 
-    fn publish_head(&self, head: Head) {
+    /// Publishes the head; `empty`: the body is already complete (HEAD, 204, 304, a zero
+    /// length), which ends the fetch in the same step.
+    fn publish_head(&self, head: Head, empty: bool) {
         let mut st = lock(&self.state);
         st.head = HeadState::Ready(Arc::new(head));
+        if empty {
+            st.end = Some(End::Done(None));
+            st.joinable = false;
+        }
         st.wake_waiters();
     }
 
@@ -450,11 +456,14 @@ impl Shared {
         st.wake_waiters();
     }
 
-    /// Appends a chunk; returns how far behind each waiter it cut off was (bytes), and
-    /// whether joining closed just now.
-    fn append(&self, data: Bytes) -> (Vec<u64>, bool) {
+    /// Appends a chunk (the body's `last`: it ends the body too); returns how far behind
+    /// each waiter it cut off was (bytes), and whether joining closed just now.
+    fn append(&self, data: Bytes, last: bool) -> (Vec<u64>, bool) {
         let mut guard = lock(&self.state);
         let st = &mut *guard;
+        if last {
+            st.end = Some(End::Done(None));
+        }
         let newest = st.bytes;
         st.bytes += data.len() as u64;
         st.chunks.push_back(Chunk {
@@ -478,7 +487,7 @@ impl Shared {
                 cut.push(behind);
             }
         }
-        let closed_now = st.joinable && st.bytes > MAX_LAG;
+        let closed_now = st.joinable && (last || st.bytes > MAX_LAG);
         if closed_now {
             st.joinable = false;
         }
@@ -563,12 +572,19 @@ where
     // The body's own exact length (0 for HEAD, 204 and 304 answers), as the unshared path
     // would report it.
     let content_length = body.size_hint().exact();
-    shared.publish_head(Head {
-        status: parts.status,
-        version: parts.version,
-        headers: parts.headers,
-        content_length,
-    });
+    let empty = body.is_end_stream();
+    shared.publish_head(
+        Head {
+            status: parts.status,
+            version: parts.version,
+            headers: parts.headers,
+            content_length,
+        },
+        empty,
+    );
+    if empty {
+        return;
+    }
     let mut body = pin!(body);
     loop {
         let frame = poll_fn(|cx| match shared.poll_demand(cx) {
@@ -587,7 +603,10 @@ where
         match frame.into_data() {
             Ok(data) if data.is_empty() => {}
             Ok(data) => {
-                let (cut, closed) = shared.append(data);
+                // A body of known length ends with its last byte: closed in the same step,
+                // so no request can join after a waiter's client saw the response complete.
+                let last = body.is_end_stream();
+                let (cut, closed) = shared.append(data, last);
                 for behind in cut {
                     counters.cutoffs.inc();
                     tracing::warn!(
@@ -596,6 +615,9 @@ where
                         "A coalesced request fell more than {} MiB behind the shared upstream response and was cut off",
                         MAX_LAG >> 20
                     );
+                }
+                if last {
+                    return;
                 }
                 if closed {
                     finisher.table.forget(&finisher.key, &finisher.shared);
@@ -1198,6 +1220,45 @@ mod tests {
         for t in tasks {
             assert_eq!(t.await.unwrap().unwrap_err().to_string(), "reset");
         }
+    }
+
+    #[tokio::test]
+    async fn a_body_of_known_length_closes_joining_with_its_last_byte() {
+        let table = Arc::new(SharedFetches::default());
+        let c = counters();
+        let k = key("/m", None);
+        let (_leader, role) = table.join(k.clone(), || {
+            let fetch = async {
+                let body = http_body_util::Full::new(Bytes::from_static(b"complete"))
+                    .map_err(|never| match never {})
+                    .boxed();
+                let exchange = Exchange {
+                    latency: Duration::ZERO,
+                    retried: false,
+                };
+                Ok((Response::new(body), exchange))
+            };
+            (fetch, c.clone())
+        });
+        assert_eq!(role, Role::Leader);
+        let (follower, role) = join(&table, k.clone(), oneshot::channel().1, &c);
+        assert_eq!(role, Role::Follower);
+        let resp = follower.response(far(), Duration::ZERO).await.unwrap();
+        let mut body = resp.into_body();
+        assert_eq!(body.size_hint().exact(), Some(8));
+        let mut got = Vec::new();
+        // A client that trusts the length stops at the last byte, before any end frame.
+        while !body.is_end_stream() {
+            let frame = body.frame().await.unwrap().unwrap();
+            got.extend_from_slice(frame.data_ref().unwrap());
+        }
+        assert_eq!(got, b"complete");
+        let (_up, head) = Upstream::new();
+        assert_eq!(
+            join(&table, k, head, &c).1,
+            Role::Leader,
+            "a request after the response completed starts a new fetch"
+        );
     }
 
     #[tokio::test]
