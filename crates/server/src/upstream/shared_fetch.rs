@@ -617,6 +617,9 @@ where
                     );
                 }
                 if last {
+                    // Drain the end of the exchange, so the upstream connection goes back
+                    // to the pool idle rather than being closed mid-exchange.
+                    let _ = poll_fn(|cx| body.as_mut().poll_frame(cx)).await;
                     return;
                 }
                 if closed {
