@@ -139,6 +139,7 @@ fn gate_only(c: &mut Criterion, rt: &tokio::runtime::Runtime) {
                     ..Allow::default()
                 }),
                 anonymous: vec!["/-/healthy".into()],
+                coalesce: false,
             }],
             client_crls: Vec::new(),
             files: Vec::new(),

@@ -228,6 +228,52 @@ fn anonymous_paths_under_the_prefix_and_the_route_root() {
     assert_eq!(policy.routes[1].anonymous, vec!["/healthz", "/prom"]);
 }
 
+#[test]
+fn coalesce_is_off_unless_a_route_turns_it_on() {
+    let fx = fixtures::build();
+    let policy = load(
+        &fx,
+        "routes:
+  - prefix: /ksm
+    upstream: http://h:1
+    coalesce: true
+  - prefix: /node
+    upstream: http://h:2
+    coalesce: false
+  - prefix: /
+    upstream: http://h:3
+",
+    )
+    .unwrap();
+    let coalesce: Vec<(&str, bool)> = policy
+        .routes
+        .iter()
+        .map(|r| (r.prefix.as_str(), r.coalesce))
+        .collect();
+    assert_eq!(coalesce, [("/ksm", true), ("/node", false), ("/", false)]);
+}
+
+#[test]
+fn coalesce_of_the_wrong_type_names_the_file_line_and_field() {
+    let fx = fixtures::build();
+    let route = "routes:\n  - prefix: /node\n    upstream: http://127.0.0.1:9101/\n";
+    for (value, shown) in [
+        ("yes-please", "string \"yes-please\""),
+        // YAML 1.2: `yes` is a string, not a boolean.
+        ("yes", "string \"yes\""),
+        ("1", "integer `1`"),
+        ("[true]", "sequence"),
+    ] {
+        assert_eq!(
+            error(&fx, &format!("{route}    coalesce: {value}\n")),
+            format!(
+                "{{dir}}/scrapegate.yml: routes[0].coalesce: invalid type: {shown}, expected a boolean at line 4 column 15"
+            ),
+            "{value}"
+        );
+    }
+}
+
 /// Each bad file and its exact error: one line, naming the file, where, and the field.
 #[test]
 fn bad_files_and_their_errors() {
@@ -250,7 +296,7 @@ fn bad_files_and_their_errors() {
         ),
         (
             format!("{route}    upsteam: x\n"),
-            "{dir}/scrapegate.yml: routes[0]: unknown field `upsteam`, expected one of `prefix`, `upstream`, `allow`, `anonymous`, `upstream_tls`, `unix_socket` at line 4 column 5",
+            "{dir}/scrapegate.yml: routes[0]: unknown field `upsteam`, expected one of `prefix`, `upstream`, `allow`, `anonymous`, `upstream_tls`, `unix_socket`, `coalesce` at line 4 column 5",
         ),
         (
             format!("{route}    allow:\n      user: [a]\n"),

@@ -97,6 +97,9 @@ pub struct RouteRule {
     pub allow: Option<Allow>,
     /// Exact, normalised request paths served without credentials.
     pub anonymous: Vec<String>,
+    /// `coalesce: true`: concurrent GET/HEAD scrapes of the same path share one upstream
+    /// request while it is in flight (HA Prometheus replicas). Off by default.
+    pub coalesce: bool,
 }
 
 /// A validated `scrapegate.yml`.

@@ -56,6 +56,12 @@ pub struct ServeArgs {
     #[arg(long = "route")]
     pub routes: Vec<String>,
 
+    /// Concurrent GET/HEAD scrapes of the same path (and Accept, Accept-Encoding) through the
+    /// routes of --upstream and --route share one upstream request while it is in flight (HA
+    /// Prometheus replicas). scrapegate.yml routes use their own `coalesce: true`.
+    #[arg(long = "upstream.coalesce")]
+    pub upstream_coalesce: bool,
+
     /// Separate listener for the gateway's own /metrics, /-/healthy and /-/ready (same web.yml
     /// protection).
     #[arg(long = "web.telemetry-address")]
@@ -281,7 +287,9 @@ async fn open_listeners(args: &ServeArgs) -> Result<Vec<TcpListener>, String> {
 }
 
 async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Result<(), String> {
-    let routes = Routes::new(args.upstream.as_deref(), &args.routes).map_err(|e| e.to_string())?;
+    let routes = Routes::new(args.upstream.as_deref(), &args.routes)
+        .map_err(|e| e.to_string())?
+        .with_coalescing(args.upstream_coalesce);
     if routes.is_empty() && args.config_file.is_none() {
         return Err("no upstream: set --upstream URL or at least one --route PREFIX=URL".into());
     }

@@ -106,7 +106,7 @@ fn a_bad_policy_fails_with_its_reason() {
     assert_eq!(
         stderr(&out),
         "scrapegate.yml FAILED: routes[0]: unknown field `prefx`, expected one of `prefix`, \
-         `upstream`, `allow`, `anonymous`, `upstream_tls`, `unix_socket` at line 2 column 5\n"
+         `upstream`, `allow`, `anonymous`, `upstream_tls`, `unix_socket`, `coalesce` at line 2 column 5\n"
     );
     assert_eq!(out.status.code(), Some(1));
 }

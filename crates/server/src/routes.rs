@@ -16,6 +16,7 @@ use scrapegate_model::{Allow, RouteRule, UpstreamTransport, UpstreamUrl};
 use scrapegate_tls::TlsError;
 
 use crate::telemetry::{ChildCache, Metrics};
+use crate::upstream::shared_fetch::SharedFetches;
 use crate::upstream::{RoutePool, UpstreamOptions};
 
 /// One upstream target, parsed by the model crate (flags and scrapegate.yml alike).
@@ -39,12 +40,21 @@ pub struct Route {
     pub anonymous: Vec<String>,
     /// `Allow` header of a 405, when `allow.methods` is set.
     pub methods_header: Option<HeaderValue>,
+    /// Concurrent GET/HEAD requests with the same path, query, `Accept` and
+    /// `Accept-Encoding` share one upstream request (`coalesce: true`, `--upstream.coalesce`).
+    pub coalesce: bool,
+    /// The route's upstream fetches in flight that requests can join (used when `coalesce`).
+    /// Clones of a route (the flags' routes in each generation) share it.
+    pub(crate) fetches: Arc<SharedFetches>,
     /// The label used in metrics (the prefix).
     pub label: Arc<str>,
     /// This route's `requests{code="200"}` counter and latency histogram: every scrape
     /// updates both, so they skip the family lookup.
     pub(crate) ok_responses: ChildCache<Counter>,
     pub(crate) latency: ChildCache<Histogram>,
+    /// This route's `upstream_coalesced` and `upstream_coalesce_cutoffs` counters.
+    pub(crate) coalesced: ChildCache<Counter>,
+    pub(crate) cutoffs: ChildCache<Counter>,
 }
 
 /// The path a routed request is sent upstream with.
@@ -91,8 +101,12 @@ impl Route {
             allow: None,
             anonymous: Vec::new(),
             methods_header: None,
+            coalesce: false,
+            fetches: Arc::default(),
             ok_responses: ChildCache::default(),
             latency: ChildCache::default(),
+            coalesced: ChildCache::default(),
+            cutoffs: ChildCache::default(),
         }
     }
 
@@ -156,10 +170,20 @@ impl Routes {
                         HeaderValue::try_from(names.join(", ")).ok()
                     }),
                 transport: rule.transport.clone(),
+                coalesce: rule.coalesce,
                 ..Route::open(rule.prefix.clone(), rule.upstream.clone())
             })
             .collect();
         Self::sorted(routes)
+    }
+
+    /// The same routes with coalescing switched on or off for every one of them
+    /// (`--upstream.coalesce` for the routes of `--upstream` and `--route`).
+    pub fn with_coalescing(mut self, on: bool) -> Self {
+        for route in &mut self.routes {
+            route.coalesce = on;
+        }
+        self
     }
 
     fn sorted(mut routes: Vec<Route>) -> Self {

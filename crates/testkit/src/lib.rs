@@ -11,6 +11,8 @@
 //! * [`fixtures`]: the web.yml fixture set of spec §7.2 with its expected outcomes;
 //! * [`upstream`]: a real hyper exporter stand-in on loopback that records what it saw;
 //!   [`body_upstream`]: one that reads and records request bodies and streams long answers;
+//!   [`gated_upstream`]: one whose answers wait until the test opens a gate (coalescing),
+//!   numbered per request, streamed long, or a reset before the head;
 //!   [`raw_http`]: HTTP/1.1 written by hand on any stream (malformed framing, stalled uploads);
 //! * [`http_client`]: a hyper client over plain TCP or tokio-rustls, HTTP/1.1 or HTTP/2, a
 //!   kept-alive HTTP/1.1 connection over any stream, and requests written by hand;
@@ -43,6 +45,7 @@ pub mod credentials;
 pub mod echo;
 pub mod files;
 pub mod fixtures;
+pub mod gated_upstream;
 pub mod http_client;
 pub mod metrics;
 pub mod net;

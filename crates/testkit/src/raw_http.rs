@@ -1,10 +1,14 @@
 //! HTTP/1.1 written by hand on any stream, for framing a hyper client refuses to send
 //! (malformed chunked bodies, `CONNECT` by hand, uploads that stall) and for clients that
-//! connect from a chosen address ([`crate::net::tcp_from`]).
+//! connect from a chosen address ([`crate::net::tcp_from`]); clients that ask and never read
+//! ([`stalled_request`]).
 
 use std::time::Duration;
 
+use std::net::SocketAddr;
+
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::wait::DEADLINE;
 
@@ -19,6 +23,18 @@ where
     // body): a failed write is not an error, the answer is what counts.
     let _ = io.write_all(request).await;
     read_answer(&mut io, limit).await
+}
+
+/// A client that asks and then does not read: connects to `addr` with a receive buffer of
+/// about `recv_buffer` bytes (the kernel may round it up), writes `request` and returns the
+/// stream unread, so the answer backs up into the server.
+pub async fn stalled_request(addr: SocketAddr, request: &[u8], recv_buffer: u32) -> TcpStream {
+    let sock = TcpSocket::new_v4().expect("socket");
+    sock.set_recv_buffer_size(recv_buffer)
+        .expect("set the receive buffer");
+    let mut tcp = sock.connect(addr).await.expect("connect");
+    tcp.write_all(request).await.expect("write the request");
+    tcp
 }
 
 /// [`exchange`] bounded by [`DEADLINE`].

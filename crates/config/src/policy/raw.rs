@@ -52,6 +52,9 @@ pub(super) struct RawRoute {
     pub upstream_tls: Option<RawUpstreamTls>,
     #[serde(default)]
     pub unix_socket: Option<String>,
+    /// Share one upstream request among concurrent identical scrapes; absent: off.
+    #[serde(default)]
+    pub coalesce: bool,
 }
 
 /// A route's `upstream_tls`: the keys of Prometheus's `tls_config` that apply.

@@ -4,7 +4,8 @@
 //! `allow` rule
 //! (no list present but empty, no duplicates, standard upper-case methods, tokens that
 //! `bearer_tokens` defines) and the `anonymous` paths (normalised, under the route's prefix
-//! and not taken by a longer prefix, so each can match).
+//! and not taken by a longer prefix, so each can match). `coalesce` is a plain boolean, typed by
+//! serde (a wrong type is refused with its line).
 
 use std::str::FromStr;
 
@@ -55,6 +56,7 @@ pub(super) fn validate(
             transport,
             allow,
             anonymous: Vec::new(),
+            coalesce: entry.coalesce,
         });
     }
     // Anonymous paths last: whether a longer prefix takes one needs every prefix.

@@ -1,7 +1,9 @@
 //! The proxy listener's app: the gate, then route and forward. The route is resolved before
 //! the gate runs, so the request is counted under its route whatever answers it; forwarding
 //! failures become 502 (unreachable, TLS handshake) or 504 (deadline), or 400 and 413 when the client's
-//! request body was at fault (counted as client errors, not upstream ones).
+//! request body was at fault (counted as client errors, not upstream ones). On a coalescing
+//! route, GET/HEAD requests share an upstream fetch in flight ([`shared_fetch`]) after the
+//! gate, so only admitted requests join.
 
 use http::{Request, Response, StatusCode};
 
@@ -11,6 +13,7 @@ use crate::gate::trace::Trace;
 use crate::gate::{self, Exchange, GateState};
 use crate::routes::{Route, UpstreamPath};
 use crate::telemetry::{Metrics, labels};
+use crate::upstream::shared_fetch::{self, FetchKey};
 use crate::upstream::{Origin, Upstream, UpstreamFailure};
 
 use std::sync::Arc;
@@ -114,23 +117,30 @@ impl ProxyApp {
         origin: &Origin,
     ) -> Response<GateBody> {
         let metrics = &self.gate.metrics;
-        match self
-            .upstream
-            .forward(req, &route.target, route.pool.as_deref(), path, origin)
-            .await
+        // Coalescing routes only: the default path pays this one test.
+        let result = if route.coalesce
+            && let Some(key) = FetchKey::of(&req)
         {
-            Ok((resp, exchange)) => {
-                route
-                    .latency
-                    .get(&metrics.upstream_latency, || {
-                        [("route", route.label.clone())]
-                    })
-                    .observe(exchange.latency.as_secs_f64());
-                if exchange.retried {
-                    metrics.upstream_retries.inc();
-                }
-                resp
-            }
+            shared_fetch::forward(&self.upstream, route, metrics, key, req, path, origin).await
+        } else {
+            self.upstream
+                .forward(req, &route.target, route.pool.as_deref(), path, origin)
+                .await
+                .map(|(resp, exchange)| {
+                    route
+                        .latency
+                        .get(&metrics.upstream_latency, || {
+                            [("route", route.label.clone())]
+                        })
+                        .observe(exchange.latency.as_secs_f64());
+                    if exchange.retried {
+                        metrics.upstream_retries.inc();
+                    }
+                    resp
+                })
+        };
+        match result {
+            Ok(resp) => resp,
             Err(failure) => {
                 if failure.is_client_error() {
                     Metrics::inc(&metrics.client_errors, "reason", failure.label());

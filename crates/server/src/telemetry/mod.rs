@@ -45,6 +45,11 @@ pub struct Metrics {
     pub upstream_errors: Family<StaticLabel, Counter>,
     /// Upstream requests sent again after a pooled connection turned out closed.
     pub upstream_retries: Counter,
+    /// Requests of a coalescing route that joined an upstream fetch in flight instead of
+    /// sending their own, by route.
+    pub upstream_coalesced: Family<RouteLabel, Counter>,
+    /// Requests cut off a shared upstream response for falling too far behind, by route.
+    pub upstream_coalesce_cutoffs: Family<RouteLabel, Counter>,
     /// TLS handshakes started with `https://` upstreams, by route: few, as connections are
     /// pooled.
     pub upstream_tls_handshakes: Family<RouteLabel, Counter>,
@@ -114,6 +119,8 @@ impl Metrics {
             }),
             upstream_errors: Family::default(),
             upstream_retries: Counter::default(),
+            upstream_coalesced: Family::default(),
+            upstream_coalesce_cutoffs: Family::default(),
             upstream_tls_handshakes: Family::default(),
             client_errors: Family::default(),
             connections_open: Gauge::default(),
@@ -158,6 +165,16 @@ impl Metrics {
             "upstream_retries",
             "Upstream requests retried after a pooled connection turned out closed",
             m.upstream_retries.clone(),
+        );
+        r.register(
+            "upstream_coalesced",
+            "Requests of a coalescing route that joined an upstream fetch in flight instead of sending their own, by route",
+            m.upstream_coalesced.clone(),
+        );
+        r.register(
+            "upstream_coalesce_cutoffs",
+            "Coalesced requests cut off for falling more than 4 MiB behind the shared upstream response, by route",
+            m.upstream_coalesce_cutoffs.clone(),
         );
         r.register(
             "upstream_tls_handshakes",

@@ -1,10 +1,11 @@
 //! The upstream side: pooled keep-alive clients (one shared by plain-TCP routes,
 //! [`tcp_pool`]; one per route that speaks TLS or uses a unix socket: [`pool`], [`connect`]),
 //! header hygiene, deadlines and the single retry of an idempotent request on a connection
-//! that turned out to be closed.
+//! that turned out to be closed; HA-replica scrape coalescing ([`shared_fetch`]).
 
 mod connect;
 mod pool;
+pub(crate) mod shared_fetch;
 mod tcp_pool;
 
 use std::net::IpAddr;

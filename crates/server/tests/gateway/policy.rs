@@ -31,6 +31,7 @@ fn route(prefix: &str, upstream: &str, allow: Option<Allow>, anonymous: &[&str])
         upstream,
         allow,
         anonymous: anonymous.iter().map(|p| (*p).to_owned()).collect(),
+        coalesce: false,
     }
 }
 
