@@ -23,8 +23,8 @@ use http::{HeaderMap, Method, Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Frame, Incoming};
-use hyper_util::rt::TokioIo;
-use tokio::task::JoinHandle;
+
+use crate::http1_server::Http1Server;
 
 /// One chunk of a `/stream/<n>` answer.
 const CHUNK: usize = 64 * 1024;
@@ -58,13 +58,8 @@ pub struct BodyUpstream {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for BodyUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Stops accepting when dropped.
+    _server: Http1Server,
 }
 
 impl std::fmt::Debug for BodyUpstream {
@@ -83,10 +78,6 @@ impl BodyUpstream {
 
     /// Starts an upstream whose `/slow` answers after `slow`.
     pub async fn start_with(slow: Duration) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(State {
             slow,
             recorded: Mutex::new(Vec::new()),
@@ -94,21 +85,16 @@ impl BodyUpstream {
             streamed: Arc::new(AtomicU64::new(0)),
         });
         let shared = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let state = Arc::clone(&state);
-                        async move { Ok::<_, Infallible>(answer(&state, req).await) }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
-        Self { addr, state, task }
+        let server = Http1Server::start(move |req: Request<Incoming>| {
+            let state = Arc::clone(&shared);
+            async move { Ok::<_, Infallible>(answer(&state, req).await) }
+        })
+        .await;
+        Self {
+            addr: server.addr,
+            state,
+            _server: server,
+        }
     }
 
     /// How long `/slow` waits.

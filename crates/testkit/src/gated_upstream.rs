@@ -23,10 +23,9 @@ use http::{Request, Response};
 use http_body_util::BodyExt;
 use http_body_util::combinators::BoxBody;
 use hyper::body::{Body, Frame, Incoming};
-use hyper_util::rt::TokioIo;
 use tokio::sync::watch;
-use tokio::task::JoinHandle;
 
+use crate::http1_server::Http1Server;
 use crate::upstream::Seen;
 
 /// One chunk of a `/big/<n>` answer.
@@ -66,13 +65,8 @@ pub struct GatedUpstream {
     /// Where it listens.
     pub addr: SocketAddr,
     state: Arc<State>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for GatedUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    /// Stops accepting when dropped.
+    _server: Http1Server,
 }
 
 impl std::fmt::Debug for GatedUpstream {
@@ -86,10 +80,6 @@ impl std::fmt::Debug for GatedUpstream {
 impl GatedUpstream {
     /// Starts an upstream whose gate is closed: every answer waits for [`Self::release`].
     pub async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("local address");
         let state = Arc::new(State {
             seen: Mutex::new(Vec::new()),
             hits: AtomicUsize::new(0),
@@ -97,21 +87,16 @@ impl GatedUpstream {
             open: watch::Sender::new(false),
         });
         let shared = Arc::clone(&state);
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = Arc::clone(&shared);
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let state = Arc::clone(&state);
-                        async move { answer(&state, req).await }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                });
-            }
-        });
-        Self { addr, state, task }
+        let server = Http1Server::start(move |req: Request<Incoming>| {
+            let state = Arc::clone(&shared);
+            async move { answer(&state, req).await }
+        })
+        .await;
+        Self {
+            addr: server.addr,
+            state,
+            _server: server,
+        }
     }
 
     /// `http://127.0.0.1:<port>`, for `--upstream` and route tables.

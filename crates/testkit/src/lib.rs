@@ -46,6 +46,7 @@ pub mod echo;
 pub mod files;
 pub mod fixtures;
 pub mod gated_upstream;
+mod http1_server;
 pub mod http_client;
 pub mod metrics;
 pub mod net;

@@ -20,8 +20,8 @@ use bytes::Bytes;
 use http::{HeaderMap, HeaderValue, Method, Request, Response};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper_util::rt::TokioIo;
-use tokio::task::JoinHandle;
+
+use crate::http1_server::Http1Server;
 
 /// The body answered instead of the normal one when an `Authorization` header reached the
 /// upstream (with [`UpstreamOptions::flag_authorization`]).
@@ -91,16 +91,7 @@ pub struct TestUpstream {
     pub addr: SocketAddr,
     pub(crate) seen: Arc<Mutex<Vec<Seen>>>,
     pub(crate) hits: Arc<AtomicUsize>,
-    /// Connections accepted so far, and those still open.
-    accepted: Arc<AtomicUsize>,
-    open: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
-}
-
-impl Drop for TestUpstream {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
+    server: Http1Server,
 }
 
 impl std::fmt::Debug for TestUpstream {
@@ -125,56 +116,34 @@ impl TestUpstream {
 
     /// Starts an upstream answering as `opts` says.
     pub async fn start_with(opts: UpstreamOptions) -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind upstream");
-        let addr = listener.local_addr().expect("local address");
         let seen = Arc::new(Mutex::new(Vec::new()));
         let hits = Arc::new(AtomicUsize::new(0));
         let state = Arc::new((opts, Arc::clone(&seen), Arc::clone(&hits)));
-        let accepted = Arc::new(AtomicUsize::new(0));
-        let open = Arc::new(AtomicUsize::new(0));
-        let (accepted_, open_) = (Arc::clone(&accepted), Arc::clone(&open));
-        let task = tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
-                let state = Arc::clone(&state);
-                accepted_.fetch_add(1, Ordering::SeqCst);
-                open_.fetch_add(1, Ordering::SeqCst);
-                let open = Arc::clone(&open_);
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req: Request<Incoming>| {
-                        let state = Arc::clone(&state);
-                        async move {
-                            let (opts, seen, hits) = &*state;
-                            Ok::<_, Infallible>(answer(opts, seen, hits, req).await)
-                        }
-                    });
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo::new(tcp), svc)
-                        .await;
-                    open.fetch_sub(1, Ordering::SeqCst);
-                });
+        let server = Http1Server::start(move |req: Request<Incoming>| {
+            let state = Arc::clone(&state);
+            async move {
+                let (opts, seen, hits) = &*state;
+                Ok::<_, Infallible>(answer(opts, seen, hits, req).await)
             }
-        });
+        })
+        .await;
         Self {
-            addr,
+            addr: server.addr,
             seen,
             hits,
-            accepted,
-            open,
-            task,
+            server,
         }
     }
 
     /// How many connections it has accepted.
     pub fn connections(&self) -> usize {
-        self.accepted.load(Ordering::SeqCst)
+        self.server.connections()
     }
 
     /// How many of them are still open (a connection counts as closed once its peer closed it
     /// and the upstream has noticed).
     pub fn open_connections(&self) -> usize {
-        self.open.load(Ordering::SeqCst)
+        self.server.open_connections()
     }
 
     /// `http://127.0.0.1:<port>`, for `--upstream` and route tables.
