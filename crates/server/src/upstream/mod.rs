@@ -455,6 +455,9 @@ impl Upstream {
                 }
             };
         }
+        // A connection that carried a request body is not reused: the upstream may answer
+        // before the upload ends, and the next request would then wait for the rest of it.
+        let reusable = http_body::Body::is_end_stream(req.body());
         let mut lease = self
             .tcp
             .lease(authority)
@@ -463,7 +466,7 @@ impl Upstream {
         match lease.sender().send_request(req).await {
             Ok(resp) => Ok(resp.map(|inner| UpstreamBody {
                 inner,
-                lease: Some(lease),
+                lease: reusable.then_some(lease),
             })),
             Err(e) => {
                 tracing::debug!(error = %e, "upstream exchange failed");

@@ -1,7 +1,8 @@
 //! The shared keep-alive pool of plain-TCP upstream connections (`upstream::tcp_pool`): one
 //! connection serves request after request, a response dropped half-way takes its
-//! connection with it, HEAD answers give theirs back at once, requests go out in origin form,
-//! and idle connections are closed after the idle timeout.
+//! connection with it, HEAD answers give theirs back at once, a connection that carried a
+//! request body is not reused, requests go out in origin form, and idle connections are
+//! closed after the idle timeout.
 
 use std::time::Duration;
 
@@ -105,4 +106,35 @@ async fn idle_upstream_connections_close_after_the_idle_timeout() {
     // The next request opens a new one.
     assert_eq!(client.get("/metrics", None).await.unwrap().0, 200);
     assert_eq!(up.connections(), 2);
+}
+
+#[tokio::test]
+async fn a_connection_that_carried_a_request_body_is_not_reused() {
+    let up = upstream().await;
+    let gw = gateway(None, &up.url()).await;
+    for _ in 0..3 {
+        let mut tcp = TcpStream::connect(gw.addr).await.unwrap();
+        tcp.write_all(
+            b"POST /metrics HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nConnection: close\r\n\r\nhello",
+        )
+        .await
+        .unwrap();
+        let mut answer = Vec::new();
+        tcp.read_to_end(&mut answer).await.unwrap();
+        assert!(
+            answer.starts_with(b"HTTP/1.1 200"),
+            "{}",
+            String::from_utf8_lossy(&answer)
+        );
+    }
+    assert_eq!(up.hits(), 3);
+    assert_eq!(up.connections(), 3);
+    // Body-less requests still share one.
+    let mut client = Http1::handshake(TcpStream::connect(gw.addr).await.unwrap())
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        assert_eq!(client.get("/metrics", None).await.unwrap().0, 200);
+    }
+    assert_eq!(up.connections(), 4);
 }
