@@ -202,6 +202,13 @@ impl Routes {
         warnings: &mut Vec<String>,
     ) -> Result<(), TlsError> {
         for route in &mut self.routes {
+            if route.coalesce {
+                // Both series exist from the start, at 0: Prometheus's `increase()` sees the
+                // first join or cut-off only when the series was there before it.
+                let label = || [("route", route.label.clone())];
+                route.coalesced.get(&metrics.upstream_coalesced, label);
+                route.cutoffs.get(&metrics.upstream_coalesce_cutoffs, label);
+            }
             if route.transport.is_plain_tcp() {
                 continue;
             }

@@ -1,6 +1,7 @@
 //! The gateway end to end in process: real listeners, real TLS handshakes (rustls clients),
 //! a real upstream; the gate's stages, the HTTP/1 and HTTP/2 front end, and reloads.
 
+mod coalescing;
 mod gate;
 mod hardening;
 mod panics;
