@@ -2,7 +2,7 @@
 //! wiring (the reload loop of `scrapegate_server::reload`, SIGHUP) and graceful shutdown.
 
 use std::net::IpAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -317,6 +317,14 @@ async fn start_and_run(args: ServeArgs, on_listening: Option<OnListening>) -> Re
     if set.policy.as_ref().is_some_and(|p| p.routes.is_empty()) && routes.is_empty() {
         return Err(
             "no upstream: set --upstream URL, --route PREFIX=URL or routes in --config.file".into(),
+        );
+    }
+    if args.upstream_coalesce && set.policy.as_ref().is_some_and(|p| !p.routes.is_empty()) {
+        // The file's routes replace the flags' routes, and with them the flag's effect.
+        tracing::warn!(
+            file = %args.config_file.as_deref().unwrap_or(Path::new("")).display(),
+            "--upstream.coalesce has no effect: the routes come from the config file; \
+             set coalesce: true on the routes that should coalesce"
         );
     }
     let file = args

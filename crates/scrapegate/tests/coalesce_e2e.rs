@@ -296,6 +296,35 @@ async fn scrapegate_yml_coalesce_true_turns_it_on_for_that_route_only() {
     assert_eq!(gw.counter("upstream_coalesced", "/own").await, 0.0);
 }
 
+/// The file's routes replace the flags' routes: `--upstream.coalesce` says so at start-up
+/// instead of silently doing nothing.
+#[tokio::test]
+async fn the_flag_warns_that_it_has_no_effect_on_the_files_routes() {
+    let upstream = GatedUpstream::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("scrapegate.yml");
+    std::fs::write(
+        &config,
+        format!(
+            "routes:\n  - prefix: /own\n    upstream: {}/\n",
+            upstream.url()
+        ),
+    )
+    .unwrap();
+    let gw = Gateway::start(&[
+        format!("--config.file={}", config.display()),
+        "--upstream.coalesce".to_owned(),
+    ]);
+    let warning = gw.proc.stderr.wait_for(DEADLINE, |l| {
+        l.contains("--upstream.coalesce has no effect") && l.contains("level=warn")
+    });
+    assert!(warning.is_some(), "no warning:\n{}", gw.proc.stderr.all());
+    // Without routes in the file the flag applies, and says nothing.
+    let quiet = Gateway::coalescing(&upstream);
+    let _ = quiet.metrics().await;
+    assert!(!quiet.proc.stderr.all().contains("has no effect"));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_upstream_failure_before_the_head_is_502_for_every_waiter() {
     // Reset before the head: the leader's exchange (and its one retry) fails; all 5 waiters
