@@ -6,8 +6,9 @@
 //! fewest stay warm); a connection comes back when its response body has been read to the end
 //! (a body dropped earlier takes its connection with it, as hyper would not reuse it either).
 //! hyper-util's general client (per-request connect racing, a hashed pool, a task per
-//! returned connection) cost about 12,000 instructions per proxied request more.
+//! returned connection) cost about 6,800 instructions per proxied request more (callgrind).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
@@ -30,7 +31,7 @@ struct Shared {
     max_idle: usize,
     connect_timeout: Duration,
     /// Whether the sweeper task runs (started with the first connection, inside the runtime).
-    sweeping: std::sync::atomic::AtomicBool,
+    sweeping: AtomicBool,
 }
 
 #[derive(Debug)]
@@ -64,7 +65,7 @@ impl TcpPool {
                 idle_timeout,
                 max_idle,
                 connect_timeout,
-                sweeping: std::sync::atomic::AtomicBool::new(false),
+                sweeping: AtomicBool::new(false),
             }),
         }
     }
@@ -154,7 +155,6 @@ impl TcpPool {
     /// Starts the task that closes connections idle for longer than the idle timeout, once;
     /// it ends with the pool.
     fn start_sweeper(&self) {
-        use std::sync::atomic::Ordering;
         if self.shared.sweeping.swap(true, Ordering::Relaxed) {
             return;
         }
