@@ -35,6 +35,7 @@ mod ratelimit;
 pub mod reload;
 mod routes;
 mod telemetry;
+mod turn;
 mod upstream;
 
 pub use body::GateBody;

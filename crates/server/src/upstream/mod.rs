@@ -4,6 +4,7 @@
 //! that turned out to be closed; HA-replica scrape coalescing ([`shared_fetch`]).
 
 mod connect;
+mod deferred_write;
 mod pool;
 pub(crate) mod shared_fetch;
 mod tcp_pool;

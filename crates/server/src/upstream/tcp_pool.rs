@@ -18,6 +18,7 @@ use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
 use tokio::time::Instant;
 
+use super::deferred_write::DeferredWrite;
 use super::{UPSTREAM_READ_BUF, UpstreamFailure};
 use crate::body::GateBody;
 
@@ -132,7 +133,7 @@ impl TcpPool {
                     let (sender, conn) = http1::Builder::new()
                         // Reads of 16 KiB at most: see `UPSTREAM_READ_BUF`.
                         .max_buf_size(UPSTREAM_READ_BUF)
-                        .handshake(TokioIo::new(tcp))
+                        .handshake(TokioIo::new(DeferredWrite::new(tcp)))
                         .await
                         .map_err(|e| unreachable(authority, &e.to_string()))?;
                     tokio::spawn(async move {
