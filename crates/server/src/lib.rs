@@ -10,7 +10,8 @@
 //! * `gate/` — the stages every gated request passes, one file each, listed once: methods
 //!   (CONNECT, TRACE), the global `rate_limit` bucket, authentication (basic, bearer,
 //!   anonymous paths), the route's `allow` rule, then the app, then the configured headers;
-//! * routing ([`Routes`]) and the pooled, streaming upstream client;
+//! * routing ([`Routes`]) and the pooled, streaming upstream client, whose requests leave at
+//!   the end of the scheduler's turn (`upstream/deferred_write.rs`);
 //! * generations: reload as prepare → commit ([`Gateway::apply`]), and the reload loop that
 //!   turns watcher events into applied generations, logged and counted ([`reload`]);
 //! * the gateway's own metrics, and panic containment ([`panics`]).
