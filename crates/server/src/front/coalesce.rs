@@ -42,7 +42,8 @@ pub struct Coalesce<T> {
     buf: Vec<u8>,
     /// How much of `buf` the transport has taken (a flush can be interrupted by `Pending`).
     sent: usize,
-    /// How many turns the current flush has waited (0: it has not started).
+    /// How many turns the current flush has waited (0: none yet; [`MAX_WAITS`] also while it
+    /// drains, so a transport that is busy does not make it wait again).
     waits: u8,
     /// The buffered length when the flush last waited: a turn that added nothing ends it.
     len_at_wait: usize,
