@@ -18,8 +18,8 @@
 //! cost-matched decoy), two small ones: `Authorization` values over
 //! [`MAX_AUTHORIZATION_LEN`] (8 KiB) are treated as malformed, and a stored salt containing
 //! CR or LF never authenticates (Go would decode a shorter salt; only a crafted hash could
-//! notice). Pool threads run at the lowest scheduling priority, so a flood of misses only
-//! gets CPU that request handling leaves idle.
+//! notice). Pool threads run at the lowest scheduling priority (Linux `SCHED_IDLE`, else
+//! nice 19), so a flood of misses only gets CPU that request handling leaves idle.
 //!
 //! It does no I/O other than running bcrypt on its own threads, and depends on no other
 //! scrapegate crate than the model. Nothing here logs or prints passwords, hashes, digests or keys.
