@@ -1,6 +1,7 @@
 //! The `scrapegate` binary: command-line parsing, logging and the subcommands. No business logic
 //! lives here; each subcommand calls into the library crates.
 
+mod allocator;
 mod cmd_check;
 mod cmd_check_scrape;
 mod cmd_demo;
@@ -16,7 +17,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: allocator::Mimalloc = allocator::Mimalloc;
 
 /// TLS, client certificates and cached bcrypt basic auth in front of Prometheus exporters,
 /// configured by the same web.yml the exporters read.
