@@ -16,6 +16,12 @@ use libmimalloc_sys as mi;
 /// Alignment every `mi_malloc` block has.
 const WORD: usize = std::mem::size_of::<usize>();
 
+/// Whether a plain (word-aligned) mimalloc block satisfies `layout`.
+#[inline]
+fn plain_block_fits(layout: Layout) -> bool {
+    layout.align() <= WORD
+}
+
 /// mimalloc as the global allocator (see the module doc).
 pub struct Mimalloc;
 
@@ -46,7 +52,7 @@ unsafe impl GlobalAlloc for Mimalloc {
         // SAFETY: `ptr` came from this allocator with `layout`; `mi_realloc` keeps word
         // alignment, `mi_realloc_aligned` the larger one.
         unsafe {
-            if layout.align() <= WORD {
+            if plain_block_fits(layout) {
                 mi::mi_realloc(ptr.cast::<c_void>(), new_size).cast()
             } else {
                 mi::mi_realloc_aligned(ptr.cast::<c_void>(), new_size, layout.align()).cast()
@@ -68,7 +74,7 @@ unsafe fn by_alignment(
     // SAFETY: the caller passes mimalloc functions; they take any size and a power-of-two
     // alignment, which a `Layout` guarantees.
     unsafe {
-        if layout.align() <= WORD {
+        if plain_block_fits(layout) {
             plain(layout.size()).cast()
         } else {
             aligned(layout.size(), layout.align()).cast()
@@ -81,7 +87,7 @@ mod tests {
     use super::*;
 
     /// Blocks of every alignment up to a page, in sizes around each alignment, come back
-    /// aligned, writable, and survive growing and shrinking with their contents.
+    /// aligned and writable, keep their contents when grown, and come zeroed when asked.
     #[test]
     fn blocks_are_aligned_and_keep_their_contents() {
         let a = Mimalloc;

@@ -16,8 +16,8 @@
 //! same workload (baseline: no flood; then flood: the flood running throughout both runs), and
 //! the test passes as soon as one attempt out of ten reaches the ratio. With the pool threads
 //! at `SCHED_IDLE`, ten runs on a 2-core VM passed at the first attempt six times and needed
-//! five at most (first attempts 0.72-1.13); at nice 19 the same ten runs needed up to eight. The flood
-//! speaks HTTP/2: the gateway closes HTTP/1 connections after a refusal, and a flood paying a
+//! five at most (first attempts 0.72-1.13); at nice 19 the same ten runs needed up to eight.
+//! The flood speaks HTTP/2: the gateway closes HTTP/1 connections after a refusal, and a flood paying a
 //! TLS handshake per guess on both sides of this one machine measured 0.60-0.99, which is
 //! about handshakes, not bcrypt. Every attempt's figures are printed.
 
